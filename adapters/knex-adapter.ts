@@ -1,0 +1,106 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { ClientQueries } from '../lib/clients/clients.queries.js';
+import type { OidcPayloadQueries, PayloadRow } from '../lib/oidc/oidc-payloads.queries.js';
+
+/**
+ * oidc-provider's storage adapter: a thin translation from its model calls to named queries.
+ * Clients go to their own table; every other model to oidc_payloads keyed by (model, id).
+ */
+export type AdapterQueries = { payloads: OidcPayloadQueries; clients: ClientQueries };
+
+function toPayload(row: Pick<PayloadRow, 'payload' | 'consumed_at'> | undefined): AdapterPayload | undefined {
+  if (!row) return undefined;
+  const payload = row.payload as AdapterPayload;
+  return row.consumed_at ? { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : payload;
+}
+
+class ClientAdapter implements Adapter {
+  constructor(private readonly clients: ClientQueries) {}
+
+  async upsert(id: string, payload: AdapterPayload) {
+    // Only dynamic registration (RFC 7591/7592) writes clients through oidc-provider.
+    await this.clients.upsert(id, payload as Record<string, unknown>, 'dynamic');
+  }
+
+  async find(id: string) {
+    const row = await this.clients.find(id);
+    return row ? (row.metadata as AdapterPayload) : undefined;
+  }
+
+  async destroy(id: string) {
+    await this.clients.delete(id);
+  }
+
+  async findByUid(): Promise<undefined> {
+    return undefined;
+  }
+
+  async findByUserCode(): Promise<undefined> {
+    return undefined;
+  }
+
+  async consume(): Promise<undefined> {
+    return undefined;
+  }
+
+  async revokeByGrantId(): Promise<undefined> {
+    return undefined;
+  }
+}
+
+class PayloadAdapter implements Adapter {
+  constructor(
+    private readonly model: string,
+    private readonly payloads: OidcPayloadQueries,
+  ) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
+    await this.payloads.upsert({
+      model: this.model,
+      id,
+      payload: payload as Record<string, unknown>,
+      grant_id: payload.grantId ?? (this.model === 'Grant' ? id : null),
+      client_id: payload.clientId ?? null,
+      user_code: payload.userCode ?? null,
+      uid: payload.uid ?? null,
+      expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
+    });
+  }
+
+  async find(id: string) {
+    return toPayload(await this.payloads.find(this.model, id));
+  }
+
+  async findByUid(uid: string) {
+    return toPayload(await this.payloads.findByUid(this.model, uid));
+  }
+
+  async findByUserCode(userCode: string) {
+    return toPayload(await this.payloads.findByUserCode(this.model, userCode));
+  }
+
+  /**
+   * Atomic: of any number of concurrent redemptions exactly one marks the row. A caller that
+   * loses the race is presenting a code or refresh token that is already used, which is
+   * treated as a replay: the grant is revoked and the request refused.
+   */
+  async consume(id: string) {
+    if (await this.payloads.consume(this.model, id)) return;
+    const grantId = await this.payloads.grantIdOf(this.model, id);
+    if (grantId) await this.payloads.revokeByGrantId(grantId);
+    throw new errors.InvalidGrant('grant already used');
+  }
+
+  async destroy(id: string) {
+    await this.payloads.destroy(this.model, id);
+  }
+
+  async revokeByGrantId(grantId: string) {
+    await this.payloads.revokeByGrantId(grantId);
+  }
+}
+
+export function createAdapterFactory(queries: AdapterQueries) {
+  return (model: string): Adapter =>
+    model === 'Client' ? new ClientAdapter(queries.clients) : new PayloadAdapter(model, queries.payloads);
+}

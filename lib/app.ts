@@ -1,0 +1,30 @@
+import Koa from 'koa';
+import mount from 'koa-mount';
+import type { Container } from './container.js';
+import { assetRoutes } from './http/assets.routes.js';
+import { errorHandler, requestLog } from './http/error-handler.js';
+import { healthRoutes } from './http/health.routes.js';
+import { securityHeaders } from './http/security-headers.js';
+import { interactionRoutes } from './interactions/interaction.routes.js';
+import { wellKnownRoutes } from './oidc/well-known.routes.js';
+
+/** The Koa app; middleware in the order a request meets it, oidc-provider mounted last. */
+export function createApp(c: Container): Koa {
+  const app = new Koa();
+  app.proxy = c.config.trustProxy;
+  app.silent = true;
+
+  const routers = [
+    healthRoutes({ knex: c.knex }),
+    assetRoutes(),
+    wellKnownRoutes({ issuer: c.config.issuer, latchApi: c.resources.latchApi }),
+    interactionRoutes({ provider: c.provider, renderer: c.renderer }),
+  ];
+
+  app.use(requestLog(c.log));
+  app.use(securityHeaders({ issuer: c.config.issuer }));
+  app.use(errorHandler({ log: c.log, renderer: c.renderer }));
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  app.use(mount(c.provider));
+  return app;
+}

@@ -1,0 +1,77 @@
+import path from 'node:path';
+import knexFactory, { type Knex } from 'knex';
+import ClientPgLite from 'knex-pglite';
+import pg from 'pg';
+import type { Config } from '../config/config.js';
+import { migrationSource } from '../../migrations/index.js';
+import { acquireDataDirLock } from './data-dir-lock.js';
+
+// Return bigint counts as numbers and timestamps as Date (pg's defaults are strings for int8).
+pg.types.setTypeParser(20, (value: string) => Number(value));
+
+export type Database = {
+  knex: Knex;
+  kind: 'embedded' | 'postgres';
+  close(): Promise<void>;
+};
+
+export function embeddedDataPath(dataDir: string): string {
+  return path.join(dataDir, 'pgdata');
+}
+
+export async function openDatabase(database: Config['database']): Promise<Database> {
+  if (database.kind === 'postgres') {
+    const knex = knexFactory({
+      client: 'pg',
+      connection: { connectionString: database.url, application_name: 'latch' },
+      pool: { min: 0, max: database.poolMax, acquireTimeoutMillis: 10_000 },
+      acquireConnectionTimeout: 10_000,
+    });
+    return { knex, kind: 'postgres', close: () => knex.destroy() };
+  }
+  const release = acquireDataDirLock(database.dataDir);
+  try {
+    const knex = knexFactory({
+      client: ClientPgLite as unknown as typeof Knex.Client,
+      dialect: 'postgres',
+      connection: { filename: embeddedDataPath(database.dataDir) } as Knex.StaticConnectionConfig,
+    });
+    await knex.raw('select 1');
+    return {
+      knex,
+      kind: 'embedded',
+      async close() {
+        try {
+          await knex.destroy();
+        } finally {
+          release();
+        }
+      },
+    };
+  } catch (err) {
+    release();
+    throw err;
+  }
+}
+
+/** Applies pending migrations under Knex's migration lock, so instances starting together are safe. */
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
+  return applied;
+}
+
+export async function migrateDown(knex: Knex): Promise<string[]> {
+  const [, reverted] = (await knex.migrate.down({ migrationSource })) as [number, string[]];
+  return reverted;
+}
+
+export async function migrationStatus(knex: Knex): Promise<{ applied: string[]; pending: string[] }> {
+  const [completed, pending] = (await knex.migrate.list({ migrationSource })) as [
+    Array<{ name: string } | string>,
+    Array<{ file: string } | string>,
+  ];
+  return {
+    applied: completed.map((m) => (typeof m === 'string' ? m : m.name)),
+    pending: pending.map((m) => (typeof m === 'string' ? m : m.file)),
+  };
+}

@@ -1,0 +1,65 @@
+import type Koa from 'koa';
+import type { Logger } from '../log.js';
+import type { Renderer } from '../views/renderer.js';
+import { LatchError } from './errors.js';
+
+/** True for failures that mean the database cannot be reached right now. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string; name?: string } | undefined;
+  if (!e) return false;
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004'].includes(e.code ?? '') ||
+    e.name === 'KnexTimeoutError' ||
+    /Connection terminated|Knex: Timeout acquiring a connection/i.test(e.message ?? '')
+  );
+}
+
+/**
+ * Turns errors from Latch's own routes into `{error, message}` JSON (API callers) or an error
+ * page (browsers). Nothing internal — stack, SQL, library text — reaches the client.
+ */
+export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (err) {
+      let status = 500;
+      let code = 'server_error';
+      let message = 'something went wrong on our side';
+      if (err instanceof LatchError) {
+        ({ status, code, message } = err);
+      } else if (isDatabaseUnavailable(err)) {
+        status = 503;
+        code = 'unavailable';
+        message = 'the database is unreachable; try again shortly';
+      } else if (typeof (err as { status?: number }).status === 'number' && (err as { expose?: boolean }).expose) {
+        // koa/http-errors raised by body parsing and the like (413, 415, 400)
+        status = (err as { status: number }).status;
+        code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
+        message = (err as Error).message;
+      }
+      if (status >= 500) deps.log.error({ err, path: ctx.path }, 'request failed');
+      ctx.status = status;
+      ctx.set('Cache-Control', 'no-store');
+      if (status === 503) ctx.set('Retry-After', '5');
+      if (ctx.accepts('json', 'html') === 'html') {
+        ctx.type = 'html';
+        ctx.body = deps.renderer.render('pages/error', { title: 'Something went wrong', message, code });
+      } else {
+        ctx.body = { error: code, message };
+      }
+    }
+  };
+}
+
+/** One JSON log line per request, with status and duration. */
+export function requestLog(log: Logger): Koa.Middleware {
+  return async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    ctx.res.once('finish', () => {
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      log.info({ method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+    });
+    await next();
+  };
+}

@@ -1,0 +1,27 @@
+import Router from '@koa/router';
+import type { Knex } from 'knex';
+
+const READY_TIMEOUT_MS = 2000;
+
+/** /healthz: the process is alive. /readyz: it can reach its database. */
+export function healthRoutes(deps: { knex: Knex }) {
+  const router = new Router();
+  router.get('/healthz', (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: 'ok' };
+  });
+  router.get('/readyz', async (ctx) => {
+    ctx.set('Cache-Control', 'no-store');
+    try {
+      await Promise.race([
+        deps.knex.raw('select 1'),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), READY_TIMEOUT_MS).unref()),
+      ]);
+      ctx.body = { status: 'ready', database: 'ok' };
+    } catch {
+      ctx.status = 503;
+      ctx.body = { status: 'unavailable', database: 'unreachable' };
+    }
+  });
+  return router;
+}

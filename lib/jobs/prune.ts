@@ -1,0 +1,56 @@
+import type { Logger } from '../log.js';
+import type { OidcPayloadQueries } from '../oidc/oidc-payloads.queries.js';
+
+/**
+ * Deletes expired oidc-provider rows in small batches, each its own short statement with
+ * SKIP LOCKED, so the tables are never locked for long and instances never wait on each other.
+ */
+const BATCH_SIZE = 500;
+const MAX_BATCHES_PER_RUN = 200;
+
+export type PruneJob = ReturnType<typeof createPruneJob>;
+
+export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger; intervalSeconds: number }) {
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+
+  async function runOnce(onProgress?: (deleted: number) => void): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < MAX_BATCHES_PER_RUN; i += 1) {
+      const deleted = await deps.payloads.deleteExpiredBatch(BATCH_SIZE);
+      total += deleted;
+      onProgress?.(total);
+      if (deleted < BATCH_SIZE) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return total;
+  }
+
+  return {
+    runOnce,
+    start() {
+      const tick = () => {
+        if (running) return;
+        running = runOnce()
+          .then((n) => {
+            if (n) deps.log.info({ deleted: n }, 'pruned expired rows');
+            return n;
+          })
+          .catch((err) => {
+            deps.log.warn({ err }, 'prune run failed; will retry');
+            return 0;
+          })
+          .finally(() => {
+            running = undefined;
+          });
+      };
+      timer = setInterval(tick, deps.intervalSeconds * 1000);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { errors } from 'oidc-provider';
+
+/**
+ * Latch's rules for client metadata, on top of oidc-provider's own validation
+ * (SECURITY.md C.20 and C.21). Runs for every client, registered or admin-created.
+ */
+export const POLICY_TRIGGER_PROPERTY = 'software_id';
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:', 'ftp:', 'ws:', 'wss:']);
+const LINK_PROPERTIES = ['logo_uri', 'tos_uri', 'policy_uri', 'client_uri'] as const;
+
+function checkRedirectUri(value: unknown, label: string, applicationType: string): URL {
+  if (typeof value !== 'string' || value.length > 2048) {
+    throw new errors.InvalidClientMetadata(`${label} must be strings of at most 2048 characters`);
+  }
+  if (value.includes('*')) throw new errors.InvalidRedirectUri(`${label} must not contain wildcards`);
+  const url = URL.parse(value);
+  if (!url) throw new errors.InvalidRedirectUri(`${label} must only contain valid URIs`);
+  if (value.includes('#')) throw new errors.InvalidRedirectUri(`${label} must not contain fragments`);
+  if (url.username || url.password) throw new errors.InvalidRedirectUri(`${label} must not contain user information`);
+  if (FORBIDDEN_SCHEMES.has(url.protocol)) {
+    throw new errors.InvalidRedirectUri(`${label} must not use the ${url.protocol.slice(0, -1)} scheme`);
+  }
+  if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
+    throw new errors.InvalidRedirectUri(`${label} must use https, except on a loopback address`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:' && applicationType !== 'native') {
+    throw new errors.InvalidRedirectUri(`${label} with a custom scheme are only allowed for native clients`);
+  }
+  return url;
+}
+
+export function enforceClientPolicy(metadata: Record<string, unknown>): void {
+  const applicationType = typeof metadata.application_type === 'string' ? metadata.application_type : 'web';
+  const redirects = Array.isArray(metadata.redirect_uris) ? metadata.redirect_uris : [];
+  const redirectUrls = redirects.map((uri) => checkRedirectUri(uri, 'redirect_uris', applicationType));
+  if (Array.isArray(metadata.post_logout_redirect_uris)) {
+    metadata.post_logout_redirect_uris.forEach((uri) => checkRedirectUri(uri, 'post_logout_redirect_uris', applicationType));
+  }
+
+  // Links shown on the consent page must point where the client's redirects point, or go.
+  const trusted = new Set(redirectUrls.filter((u) => u.protocol === 'https:' || u.protocol === 'http:').map((u) => u.origin));
+  for (const property of LINK_PROPERTIES) {
+    const value = metadata[property];
+    if (value === undefined) continue;
+    const url = typeof value === 'string' ? URL.parse(value) : null;
+    if (!url || !trusted.has(url.origin)) delete metadata[property];
+  }
+
+  if (typeof metadata.client_name === 'string' && metadata.client_name.length > 200) {
+    throw new errors.InvalidClientMetadata('client_name must be at most 200 characters');
+  }
+}

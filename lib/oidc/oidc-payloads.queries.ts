@@ -1,0 +1,77 @@
+import type { Knex } from 'knex';
+
+export type PayloadRow = {
+  model: string;
+  id: string;
+  payload: Record<string, unknown>;
+  grant_id: string | null;
+  client_id: string | null;
+  user_code: string | null;
+  uid: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
+};
+
+export type OidcPayloadQueries = ReturnType<typeof createOidcPayloadQueries>;
+
+const notExpired = (q: Knex.QueryBuilder) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date());
+
+export function createOidcPayloadQueries(knex: Knex) {
+  const table = () => knex<PayloadRow>('oidc_payloads');
+  const live = ['payload', 'consumed_at'];
+
+  return {
+    async upsert(row: Omit<PayloadRow, 'consumed_at'>) {
+      await knex('oidc_payloads')
+        .insert({ ...row, payload: JSON.stringify(row.payload) })
+        .onConflict(['model', 'id'])
+        .merge(['payload', 'grant_id', 'client_id', 'user_code', 'uid', 'expires_at']);
+    },
+
+    async find(model: string, id: string) {
+      return table().select<Pick<PayloadRow, 'payload' | 'consumed_at'>>(live).where({ model, id }).andWhere(notExpired).first();
+    },
+
+    async findByUid(model: string, uid: string) {
+      return table().select<Pick<PayloadRow, 'payload' | 'consumed_at'>>(live).where({ model, uid }).andWhere(notExpired).first();
+    },
+
+    async findByUserCode(model: string, userCode: string) {
+      return table().select<Pick<PayloadRow, 'payload' | 'consumed_at'>>(live).where({ model, user_code: userCode }).andWhere(notExpired).first();
+    },
+
+    /** Marks a row consumed; true only for the one caller that did it (UPDATE … WHERE consumed_at IS NULL). */
+    async consume(model: string, id: string): Promise<boolean> {
+      const rows = await table().update({ consumed_at: new Date() }).where({ model, id }).whereNull('consumed_at').returning('id');
+      return rows.length === 1;
+    },
+
+    async grantIdOf(model: string, id: string): Promise<string | null> {
+      const row = await table().select('grant_id').where({ model, id }).first();
+      return row?.grant_id ?? null;
+    },
+
+    async listLive(model: string) {
+      return table().select('id', 'payload', 'expires_at').where({ model }).andWhere(notExpired).orderBy('expires_at');
+    },
+
+    async destroy(model: string, id: string) {
+      await table().where({ model, id }).delete();
+    },
+
+    /** Removes every model that belongs to a grant, the Grant itself included. */
+    async revokeByGrantId(grantId: string) {
+      await table().where({ grant_id: grantId }).delete();
+    },
+
+    /** Deletes up to `batchSize` expired rows; returns how many went. Short statements, no table lock. */
+    async deleteExpiredBatch(batchSize: number): Promise<number> {
+      const result = await knex.raw(
+        `DELETE FROM oidc_payloads WHERE ctid IN (
+           SELECT ctid FROM oidc_payloads WHERE expires_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`,
+        [new Date(), batchSize],
+      );
+      return result.rowCount ?? result.affectedRows ?? 0;
+    },
+  };
+}

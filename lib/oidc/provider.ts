@@ -1,0 +1,174 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config/config.js';
+import type { KeyMaterial } from '../keys/keys.service.js';
+import type { ResourceService } from '../resources/resources.service.js';
+import type { Renderer } from '../views/renderer.js';
+import { enforceClientPolicy, POLICY_TRIGGER_PROPERTY } from './client-policy.js';
+import { createPages } from './pages.js';
+
+/**
+ * oidc-provider configured for OAuth 2.1: code flow with PKCE S256 for every client, no
+ * implicit or password grant, rotating refresh tokens with an absolute lifetime, device flow,
+ * client credentials, dynamic registration under the configured policy, resource indicators
+ * with JWT (RFC 9068) access tokens for registered resources and opaque ones otherwise.
+ */
+export type ProviderDeps = {
+  config: Config;
+  keys: KeyMaterial;
+  adapter: Configuration['adapter'];
+  resources: ResourceService;
+  renderer: Renderer;
+  findAccount: Configuration['findAccount'];
+};
+
+export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+
+export const PROTOCOL_ROUTES = {
+  authorization: '/auth',
+  token: '/token',
+  userinfo: '/me',
+  jwks: '/jwks',
+  registration: '/reg',
+  introspection: '/token/introspection',
+  revocation: '/token/revocation',
+  end_session: '/session/end',
+  device_authorization: '/device/auth',
+  code_verification: '/device',
+  pushed_authorization_request: '/request',
+} as const;
+
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, keys, resources, renderer } = deps;
+  const pages = createPages(renderer);
+  const ttl = config.ttl;
+
+  const configuration: Configuration = {
+    adapter: deps.adapter,
+    findAccount: deps.findAccount,
+    jwks: keys.jwks as Configuration['jwks'],
+    cookies: {
+      keys: keys.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
+    },
+    routes: PROTOCOL_ROUTES,
+    scopes: SUPPORTED_SCOPES,
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'updated_at'],
+      email: ['email', 'email_verified'],
+    },
+    // OAuth 2.1: the code flow only; no implicit (and oidc-provider has no password grant)
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    },
+    extraClientMetadata: {
+      // RFC 7591 software_id carries no meaning here; listing it makes oidc-provider call the
+      // validator with the whole metadata, which is where Latch's registration policy runs.
+      properties: [POLICY_TRIGGER_PROPERTY],
+      validator(ctx, key, value, metadata) {
+        if (key === POLICY_TRIGGER_PROPERTY) enforceClientPolicy(metadata as Record<string, unknown>);
+      },
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    rotateRefreshToken(ctx) {
+      // Every client rotates, so reuse of an old refresh token is always detected; the chain
+      // ends at the absolute lifetime, after which the last token simply expires.
+      const refreshToken = ctx.oidc.entities.RefreshToken!;
+      return refreshToken.totalLifetime() < ttl.refreshTokenAbsolute;
+    },
+    ttl: {
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? ttl.clientCredentials,
+      AuthorizationCode: 60,
+      DeviceCode: ttl.deviceCode,
+      IdToken: ttl.idToken,
+      Interaction: 60 * 60,
+      Session: ttl.session,
+      Grant: ttl.refreshTokenAbsolute,
+      RefreshToken(_ctx, token) {
+        const initiallyIssuedAt = (token as unknown as { iiat?: number }).iiat ?? Math.floor(Date.now() / 1000);
+        const left = initiallyIssuedAt + ttl.refreshTokenAbsolute - Math.floor(Date.now() / 1000);
+        return Math.max(1, Math.min(ttl.refreshToken, left));
+      },
+    },
+    renderError: pages.renderError,
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: {
+        enabled: true,
+        // a public client may only introspect its own tokens; confidential clients any
+        async allowedPolicy(ctx, client, token) {
+          return !(client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client?.clientId);
+        },
+      },
+      revocation: {
+        enabled: true,
+        async allowedPolicy(_ctx, client, token) {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none') return false;
+          throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
+        },
+      },
+      deviceFlow: {
+        enabled: true,
+        charset: 'base-20',
+        mask: '****-****',
+        userCodeInputSource: pages.deviceCodeInput,
+        userCodeConfirmSource: pages.deviceCodeConfirm,
+        successSource: pages.deviceSuccess,
+      },
+      registration: {
+        enabled: config.registration !== 'closed',
+        initialAccessToken: config.registration === 'token',
+      },
+      registrationManagement: {
+        enabled: config.registration !== 'closed',
+        rotateRegistrationAccessToken: true,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: pages.logout,
+        postLogoutSuccessSource: pages.postLogout,
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => false,
+        async getResourceServerInfo(_ctx, resourceIndicator) {
+          const resource = await resources.find(resourceIndicator);
+          if (!resource) throw new errors.InvalidTarget(`unknown resource ${resourceIndicator}`);
+          return {
+            scope: resource.scopes.join(' '),
+            audience: resource.identifier,
+            accessTokenTTL: resource.accessTokenTtl ?? undefined,
+            accessTokenFormat: resource.tokenFormat,
+            ...(resource.tokenFormat === 'jwt' ? { jwt: { sign: { alg: 'ES256' } } } : {}),
+          };
+        },
+      },
+      userinfo: { enabled: true },
+    },
+    clientBasedCORS(ctx, origin, client) {
+      if (origin === 'null') return false;
+      if (ctx.oidc.route === 'userinfo' || client.clientAuthMethod === 'none') {
+        return client.redirectUris?.some((uri) => URL.parse(uri)?.origin === origin) ?? false;
+      }
+      return false;
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+  return provider;
+}
+
+export type { KoaContextWithOIDC };

@@ -1,0 +1,23 @@
+import type { Knex } from 'knex';
+import * as oidcStorage from './20261122_0001_oidc_storage.js';
+
+/**
+ * Every migration, in order. Listed here rather than read from the directory so the same
+ * list serves `npm start`, the CLI, the tests and a compiled build alike.
+ * Never edit a migration after it lands: add a new one.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '20261122_0001_oidc_storage': oidcStorage,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return Object.keys(migrations);
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    return migrations[name]!;
+  },
+};

@@ -1,0 +1,98 @@
+import net from 'node:net';
+import { adminSocketPath } from '../../lib/admin/admin-socket.js';
+import { createAdminCommands } from '../../lib/admin/admin-commands.js';
+import type { Config } from '../../lib/config/config.js';
+import { buildContainer } from '../../lib/container.js';
+import { migrateDown, migrateLatest, migrationStatus, openDatabase } from '../../lib/db/database.js';
+import { DataDirBusyError } from '../../lib/db/data-dir-lock.js';
+import { createLogger } from '../../lib/log.js';
+
+/**
+ * Runs one admin command. With PostgreSQL, in this process. With the embedded database, on the
+ * running server through its admin socket when there is one, else in this process holding the
+ * data directory's lock for the duration.
+ */
+export class CommandFailed extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const SOCKET_TIMEOUT_MS = 120_000;
+const NO_SERVER = Symbol('no server');
+
+function viaSocket(socketPath: string, command: string, args: Record<string, unknown>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(socketPath);
+    let data = '';
+    let connected = false;
+    socket.setEncoding('utf8');
+    socket.setTimeout(SOCKET_TIMEOUT_MS, () => {
+      socket.destroy();
+      reject(new CommandFailed('timeout', 'the running server did not answer in time'));
+    });
+    socket.on('connect', () => {
+      connected = true;
+      socket.write(`${JSON.stringify({ command, args })}\n`);
+    });
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (!connected && ['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'].includes(err.code ?? '')) resolve(NO_SERVER);
+      else reject(new CommandFailed('socket', `cannot reach the running server: ${err.message}`));
+    });
+    socket.on('end', () => {
+      try {
+        const reply = JSON.parse(data) as { ok: boolean; result?: unknown; error?: { code: string; message: string } };
+        if (reply.ok) resolve(reply.result);
+        else reject(new CommandFailed(reply.error?.code ?? 'failed', reply.error?.message ?? 'failed'));
+      } catch {
+        reject(new CommandFailed('socket', 'the running server sent an unreadable answer'));
+      }
+    });
+  });
+}
+
+export async function runAdminCommand(config: Config, command: string, args: Record<string, unknown> = {}): Promise<{ result: unknown; via: 'server' | 'local' }> {
+  if (config.database.kind === 'embedded') {
+    const result = await viaSocket(adminSocketPath(config.dataDir), command, args);
+    if (result !== NO_SERVER) return { result, via: 'server' };
+  }
+
+  let db;
+  try {
+    db = await openDatabase(config.database);
+  } catch (err) {
+    if (err instanceof DataDirBusyError) {
+      throw new CommandFailed('busy', `${err.message}, which is not answering on its admin socket (still starting?); try again in a moment`);
+    }
+    throw err;
+  }
+  try {
+    if (command === 'migrate.up') return { result: { applied: await migrateLatest(db.knex) }, via: 'local' };
+    if (command === 'migrate.down') return { result: { reverted: await migrateDown(db.knex) }, via: 'local' };
+    if (command === 'migrate.status') return { result: await migrationStatus(db.knex), via: 'local' };
+    if (config.autoMigrate) await migrateLatest(db.knex);
+    else {
+      const { pending } = await migrationStatus(db.knex);
+      if (pending.length) throw new CommandFailed('not_migrated', `the database has ${pending.length} pending migration(s); run: latch migrate up`);
+    }
+    const container = await buildContainer(config, db, createLogger('warn'));
+    const commands = createAdminCommands(container) as Record<string, (a: Record<string, unknown>) => Promise<unknown>>;
+    const handler = commands[command];
+    if (!handler) throw new CommandFailed('unknown_command', `unknown command ${command}`);
+    try {
+      return { result: await handler(args), via: 'local' };
+    } catch (err) {
+      const e = err as { code?: string; message: string; status?: number };
+      if (typeof e.status === 'number' && e.code) throw new CommandFailed(e.code, e.message);
+      throw err;
+    }
+  } finally {
+    await db.close();
+  }
+}
