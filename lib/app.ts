@@ -2,7 +2,7 @@ import Koa from 'koa';
 import mount from 'koa-mount';
 import type { Container } from './container.js';
 import { assetRoutes } from './http/assets.routes.js';
-import { errorHandler, requestLog } from './http/error-handler.js';
+import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import { interactionRoutes } from './interactions/interaction.routes.js';
@@ -12,6 +12,8 @@ import { wellKnownRoutes } from './oidc/well-known.routes.js';
 export function createApp(c: Container): Koa {
   const app = new Koa();
   app.proxy = c.config.trustProxy;
+  // the provider runs inside this app's context (koa-mount), so cookies are signed with these
+  app.keys = c.provider.keys as string[];
   app.silent = true;
 
   const routers = [
@@ -25,6 +27,7 @@ export function createApp(c: Container): Koa {
   app.use(securityHeaders({ issuer: c.config.issuer }));
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  app.use(unknownRoute());
   app.use(mount(c.provider));
   return app;
 }

@@ -7,6 +7,7 @@ import { createClientQueries } from './clients/clients.queries.js';
 import { createClientService } from './clients/clients.service.js';
 import { createKeyQueries } from './keys/keys.queries.js';
 import { createKeyService } from './keys/keys.service.js';
+import { invalidInput } from './http/errors.js';
 import type { Logger } from './log.js';
 import { createOidcPayloadQueries } from './oidc/oidc-payloads.queries.js';
 import { createProvider } from './oidc/provider.js';
@@ -44,7 +45,13 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const clients = createClientService({
     queries: queries.clients,
     validate: async (metadata) => {
-      await provider!.Client.validate(metadata as never);
+      try {
+        await provider!.Client.validate(metadata as never);
+      } catch (err) {
+        const e = err as { error?: string; error_description?: string };
+        if (e.error) throw invalidInput(e.error_description ?? e.error);
+        throw err;
+      }
     },
   });
 
@@ -56,6 +63,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     renderer,
     findAccount: async () => undefined,
   });
+
+  provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
 
   const prune = createPruneJob({ payloads: queries.payloads, log, intervalSeconds: config.pruneIntervalSeconds });
 

@@ -63,3 +63,14 @@ export function requestLog(log: Logger): Koa.Middleware {
     await next();
   };
 }
+
+/** Whatever no route answered gets an OAuth-style error body rather than Koa's plain text. */
+export function unknownRoute(): Koa.Middleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.status = 404;
+      ctx.body = { error: 'invalid_request', error_description: `unrecognized route or not allowed method (${ctx.method} on ${ctx.path})` };
+    }
+  };
+}
