@@ -8,6 +8,13 @@ import type { OidcPayloadQueries, PayloadRow } from '../lib/oidc/oidc-payloads.q
  */
 export type AdapterQueries = { payloads: OidcPayloadQueries; clients: ClientQueries };
 
+// PostgreSQL text and jsonb cannot hold U+0000, so no stored id or payload contains one: a
+// lookup with it finds nothing, and a request that would store it is refused as malformed.
+const hasNul = (value: string) => value.includes('\u0000');
+function refuseNul(payload: AdapterPayload) {
+  if (JSON.stringify(payload).includes('\\u0000')) throw new errors.InvalidRequest('request parameters must not contain NUL characters');
+}
+
 function toPayload(row: Pick<PayloadRow, 'payload' | 'consumed_at'> | undefined): AdapterPayload | undefined {
   if (!row) return undefined;
   const payload = row.payload as AdapterPayload;
@@ -18,11 +25,13 @@ class ClientAdapter implements Adapter {
   constructor(private readonly clients: ClientQueries) {}
 
   async upsert(id: string, payload: AdapterPayload) {
+    refuseNul(payload);
     // Only dynamic registration (RFC 7591/7592) writes clients through oidc-provider.
     await this.clients.upsert(id, payload as Record<string, unknown>, 'dynamic');
   }
 
   async find(id: string) {
+    if (hasNul(id)) return undefined;
     const row = await this.clients.find(id);
     return row ? (row.metadata as AdapterPayload) : undefined;
   }
@@ -55,6 +64,7 @@ class PayloadAdapter implements Adapter {
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
+    refuseNul(payload);
     await this.payloads.upsert({
       model: this.model,
       id,
@@ -68,15 +78,15 @@ class PayloadAdapter implements Adapter {
   }
 
   async find(id: string) {
-    return toPayload(await this.payloads.find(this.model, id));
+    return hasNul(id) ? undefined : toPayload(await this.payloads.find(this.model, id));
   }
 
   async findByUid(uid: string) {
-    return toPayload(await this.payloads.findByUid(this.model, uid));
+    return hasNul(uid) ? undefined : toPayload(await this.payloads.findByUid(this.model, uid));
   }
 
   async findByUserCode(userCode: string) {
-    return toPayload(await this.payloads.findByUserCode(this.model, userCode));
+    return hasNul(userCode) ? undefined : toPayload(await this.payloads.findByUserCode(this.model, userCode));
   }
 
   /**

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import { migrationSource } from '../../migrations/index.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
+import { PgLiteClient } from './pglite-client.js';
 
 // Return bigint counts as numbers and timestamps as Date (pg's defaults are strings for int8).
 pg.types.setTypeParser(20, (value: string) => Number(value));
@@ -32,7 +32,7 @@ export async function openDatabase(database: Config['database']): Promise<Databa
   const release = acquireDataDirLock(database.dataDir);
   try {
     const knex = knexFactory({
-      client: ClientPgLite as unknown as typeof Knex.Client,
+      client: PgLiteClient as unknown as typeof Knex.Client,
       dialect: 'postgres',
       connection: { filename: embeddedDataPath(database.dataDir) } as Knex.StaticConnectionConfig,
     });

@@ -14,19 +14,19 @@ function checkRedirectUri(value: unknown, label: string, applicationType: string
   if (typeof value !== 'string' || value.length > 2048) {
     throw new errors.InvalidClientMetadata(`${label} must be strings of at most 2048 characters`);
   }
-  if (value.includes('*')) throw new errors.InvalidRedirectUri(`${label} must not contain wildcards`);
+  if (value.includes('*')) throw new errors.InvalidClientMetadata(`${label} must not contain wildcards`);
   const url = URL.parse(value);
-  if (!url) throw new errors.InvalidRedirectUri(`${label} must only contain valid URIs`);
-  if (value.includes('#')) throw new errors.InvalidRedirectUri(`${label} must not contain fragments`);
-  if (url.username || url.password) throw new errors.InvalidRedirectUri(`${label} must not contain user information`);
+  if (!url) throw new errors.InvalidClientMetadata(`${label} must only contain valid URIs`);
+  if (value.includes('#')) throw new errors.InvalidClientMetadata(`${label} must not contain fragments`);
+  if (url.username || url.password) throw new errors.InvalidClientMetadata(`${label} must not contain user information`);
   if (FORBIDDEN_SCHEMES.has(url.protocol)) {
-    throw new errors.InvalidRedirectUri(`${label} must not use the ${url.protocol.slice(0, -1)} scheme`);
+    throw new errors.InvalidClientMetadata(`${label} must not use the ${url.protocol.slice(0, -1)} scheme`);
   }
   if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname)) {
-    throw new errors.InvalidRedirectUri(`${label} must use https, except on a loopback address`);
+    throw new errors.InvalidClientMetadata(`${label} must use https, except on a loopback address`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:' && applicationType !== 'native') {
-    throw new errors.InvalidRedirectUri(`${label} with a custom scheme are only allowed for native clients`);
+    throw new errors.InvalidClientMetadata(`${label} with a custom scheme are only allowed for native clients`);
   }
   return url;
 }

@@ -4,6 +4,7 @@ import type { KeyMaterial } from '../keys/keys.service.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { enforceClientPolicy, POLICY_TRIGGER_PROPERTY } from './client-policy.js';
+import { saveNewDeviceFormSessions } from './device-form-session.js';
 import { createPages } from './pages.js';
 
 /**
@@ -168,6 +169,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  saveNewDeviceFormSessions(provider, ttl.session);
   return provider;
 }
 

@@ -28,13 +28,13 @@ describe('authorization endpoint', () => {
 
   it('sends a valid request on to Latch\'s own interaction route', async () => {
     const res = await request(latch.url).get('/auth').query(params()).expect(303);
-    expect(res.headers.location).to.match(/^\/interaction\/[\w-]+$/);
+    expect(res.headers.location!).to.match(/^\/interaction\/[\w-]+$/);
   });
 
   it('refuses a request without PKCE (public client)', async () => {
     const { code_challenge: _c, code_challenge_method: _m, ...noPkce } = params();
     const res = await request(latch.url).get('/auth').query(noPkce).expect(303);
-    const location = new URL(res.headers.location);
+    const location = new URL(res.headers.location!);
     expect(location.origin + location.pathname).to.equal(redirectUri);
     expect(location.searchParams.get('error')).to.equal('invalid_request');
     expect(location.searchParams.get('iss')).to.equal(latch.issuer);
@@ -44,19 +44,19 @@ describe('authorization endpoint', () => {
     const confidential = await latch.container.clients.create({ name: 'Server App', redirectUris: [redirectUri] });
     const { code_challenge: _c, code_challenge_method: _m, ...noPkce } = params({ client_id: confidential.clientId });
     const res = await request(latch.url).get('/auth').query(noPkce).expect(303);
-    expect(new URL(res.headers.location).searchParams.get('error')).to.equal('invalid_request');
+    expect(new URL(res.headers.location!).searchParams.get('error')).to.equal('invalid_request');
   });
 
   it('refuses code_challenge_method=plain', async () => {
     const res = await request(latch.url).get('/auth').query(params({ code_challenge_method: 'plain', code_challenge: 'a'.repeat(43) })).expect(303);
-    expect(new URL(res.headers.location).searchParams.get('error')).to.equal('invalid_request');
+    expect(new URL(res.headers.location!).searchParams.get('error')).to.equal('invalid_request');
   });
 
   it('refuses implicit and hybrid response types', async () => {
     for (const responseType of ['token', 'id_token', 'code id_token', 'code token']) {
       const res = await request(latch.url).get('/auth').query(params({ response_type: responseType, nonce: 'n' }));
       expect(res.status, responseType).to.be.oneOf([303, 400]);
-      const location = res.status === 303 ? new URL(res.headers.location) : undefined;
+      const location = res.status === 303 ? new URL(res.headers.location!) : undefined;
       const error = location ? (location.searchParams.get('error') ?? new URLSearchParams(location.hash.slice(1)).get('error')) : 'rendered';
       expect(error, responseType).to.be.oneOf(['unsupported_response_type', 'invalid_request', 'rendered']);
     }
@@ -99,11 +99,11 @@ describe('authorization endpoint', () => {
   it('shows the interaction page without signing anyone in', async () => {
     const agent = request.agent(latch.url);
     const start = await agent.get('/auth').query(params()).expect(303);
-    const page = await agent.get(start.headers.location).expect(200);
+    const page = await agent.get(start.headers.location!).expect(200);
     expect(page.text).to.include('Sign-in is not available yet');
     expect(page.text).to.include('Web App');
     // another browser (no interaction cookie) cannot use the same interaction id
-    const stranger = await request(latch.url).get(start.headers.location);
+    const stranger = await request(latch.url).get(start.headers.location!);
     expect(stranger.status).to.equal(400);
   });
 });

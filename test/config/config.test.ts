@@ -1,0 +1,49 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../../lib/config/config.js';
+import { runNode, repoRoot } from '../support/cli.js';
+
+describe('configuration', () => {
+  it('has safe defaults for local use', () => {
+    const config = loadConfig({});
+    expect(config.port).to.equal(3000);
+    expect(config.issuer).to.equal('http://localhost:3000');
+    expect(config.database.kind).to.equal('embedded');
+    expect(config.registration).to.equal('open');
+    expect(config.signup).to.equal('open');
+    expect(config.mfa).to.equal('optional');
+    expect(config.trustProxy).to.equal(false);
+    expect(config.autoMigrate).to.equal(true);
+  });
+
+  it('parses lifetimes in seconds or with a unit', () => {
+    const config = loadConfig({ LATCH_ACCESS_TOKEN_TTL: '15m', LATCH_REFRESH_TOKEN_TTL: '30d', LATCH_ID_TOKEN_TTL: '600' });
+    expect(config.ttl.accessToken).to.equal(900);
+    expect(config.ttl.refreshToken).to.equal(30 * 86400);
+    expect(config.ttl.idToken).to.equal(600);
+  });
+
+  const bad: Array<[string, Record<string, string>]> = [
+    ['ISSUER', { ISSUER: 'not-a-url' }],
+    ['ISSUER', { ISSUER: 'https://x.example/?q=1' }],
+    ['PORT', { PORT: 'eighty' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+    ['LATCH_REGISTRATION', { LATCH_REGISTRATION: 'sometimes' }],
+    ['LATCH_ACCESS_TOKEN_TTL', { LATCH_ACCESS_TOKEN_TTL: '15 minutes' }],
+    ['LATCH_TRUST_PROXY', { LATCH_TRUST_PROXY: 'maybe' }],
+    ['LATCH_SECRET', { LATCH_SECRET: 'short' }],
+    ['LATCH_SECRET', { NODE_ENV: 'production', ISSUER: 'https://id.example.com' }],
+    ['ISSUER', { NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCH_SECRET: 'x'.repeat(40) }],
+  ];
+  for (const [variable, env] of bad) {
+    it(`names ${variable} when it is wrong (${JSON.stringify(env)})`, () => {
+      expect(() => loadConfig(env)).to.throw(ConfigError, variable);
+    });
+  }
+
+  it('`npm start` with ISSUER=not-a-url exits non-zero and names the variable', async function () {
+    this.timeout(30_000);
+    const res = await runNode(['--import', 'tsx', `${repoRoot}/lib/main.ts`], { ISSUER: 'not-a-url', LATCH_DATA_DIR: '/nonexistent-should-not-be-created' });
+    expect(res.code).to.equal(2);
+    expect(res.stderr).to.include('ISSUER');
+  });
+});
