@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# Latch: multi-stage build on the current Node.js LTS, running as the unprivileged `node` user.
+ARG NODE_VERSION=24
+
+# Production dependencies only (argon2 ships prebuilt binaries; no compiler needed).
+FROM node:${NODE_VERSION}-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+# Type-check the sources with the dev dependencies; the runtime stage depends on its marker,
+# so an image is never built from code that does not type-check.
+FROM node:${NODE_VERSION}-bookworm-slim AS check
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY lib ./lib
+COPY adapters ./adapters
+COPY migrations ./migrations
+COPY scripts ./scripts
+COPY test ./test
+RUN npm run typecheck && touch /app/.typechecked
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    PORT=3000 \
+    LATCH_DATA_DIR=/data
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=check /app/.typechecked ./.typechecked
+COPY package.json package-lock.json tsconfig.json ./
+COPY lib ./lib
+COPY adapters ./adapters
+COPY migrations ./migrations
+COPY scripts ./scripts
+COPY views ./views
+RUN mkdir -p /data && chown node:node /data && ln -s /app/scripts/latch.js /usr/local/bin/latch
+USER node
+EXPOSE 3000
+VOLUME ["/data"]
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# SIGTERM reaches node directly (exec form), which drains requests and exits.
+CMD ["node", "--import", "tsx", "lib/main.ts"]
