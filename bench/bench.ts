@@ -1,0 +1,136 @@
+import { compare, type LoadPlan } from './compare.js';
+import { createBenchDatabase, DEFAULT_SERVER_URL, describeServer, type BenchDatabase } from './database.js';
+import { runGrowth, type GrowthOutcome } from './growth.js';
+import type { BenchOptions } from './options.js';
+import { scenarioReport } from './report/evaluate.js';
+import { commitInfo, machineInfo } from './report/machine.js';
+import type { BenchReport, ScenarioReport, TargetResult } from './report/model.js';
+import { SCENARIOS } from './scenarios/index.js';
+import { isPending } from './scenarios/types.js';
+import { seedLatch, type SeededLatch } from './seed/fixture.js';
+import type { ServerChild } from './servers/child.js';
+import { freePort } from './servers/ports.js';
+import { ceilingContender, floorContender, issuerFor, latchContender, newSecret, startCeiling, startFloor, startLatchProcess } from './servers/start.js';
+
+/**
+ * One benchmark run: a database of its own, seeded; Latch, the ceiling and the floor each in
+ * a process; every scenario in turn; then growth; then the report. Everything it created is
+ * stopped and dropped however the run ends.
+ */
+const RSS_TARGET_MB = 250;
+const DATABASE_POOL_MAX = 10;
+
+export async function runBench(options: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const serverUrl = process.env.DATABASE_URL || DEFAULT_SERVER_URL;
+  const selected = (id: string) => !options.only || options.only.has(id) || options.only.has(id.replace(/[a-z]$/, ''));
+  const plan: LoadPlan = {
+    connections: options.connections,
+    warmupS: options.warmupS,
+    windowS: options.windowS,
+    pacedS: options.pacedS,
+    paced: true,
+    sizes: { introspectionTokens: options.introspectionTokens, refreshChains: options.refreshChains },
+  };
+  const cleanup: (() => Promise<unknown>)[] = [];
+  let database: BenchDatabase | undefined;
+  let seeded: SeededLatch | undefined;
+
+  try {
+    database = await createBenchDatabase(serverUrl, 'main');
+    cleanup.push(() => database!.drop());
+    const port = await freePort();
+    const secret = newSecret();
+    log(`seeding ${database.name} on ${describeServer(serverUrl)}: ${options.sizes.clients} clients, ${options.sizes.liveTokens} live tokens`);
+    seeded = await seedLatch({ databaseUrl: database.url, issuer: issuerFor(port), secret, sizes: options.sizes, salt: 'main' });
+    cleanup.push(() => seeded!.close());
+    const machine = await machineInfo(seeded.container.knex);
+
+    const profileDir = `${options.outDir}/profiles-${startedAt.replace(/[:.]/g, '-')}`;
+    const [latch, ceiling, floor] = await Promise.all([
+      startLatchProcess({
+        name: 'latch',
+        databaseUrl: database.url,
+        port,
+        secret,
+        logLevel: options.latchLogLevel,
+        nodeFlags: options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+      }),
+      startCeiling(seeded),
+      startFloor(seeded),
+    ]);
+    const children: ServerChild[] = [latch, ceiling, floor];
+    cleanup.push(() => Promise.all(children.map((c) => c.stop())));
+    log(`servers: latch ${latch.url} (pid ${latch.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), floor ${floor.url} (pid ${floor.pid})`);
+
+    const latchC = latchContender('latch', latch, seeded, options.rounds);
+    const contenders = [latchC, ceilingContender(ceiling, seeded.fixture, options.rounds), floorContender(floor, seeded.fixture, options.floorRounds)];
+
+    const scenarios: ScenarioReport[] = [];
+    for (const entry of SCENARIOS) {
+      if (!selected(entry.id)) continue;
+      if (isPending(entry)) {
+        scenarios.push({ id: entry.id, title: entry.title, status: 'not-yet-available', ...entry.pending });
+        log(`scenario ${entry.id}: not yet available (${entry.pending.reason})`);
+        continue;
+      }
+      log(`scenario ${entry.id}: ${entry.title}`);
+      const comparison = await compare(entry, contenders, { ...plan, paced: entry.pacedAt70 }, log);
+      scenarios.push(scenarioReport(entry, comparison, 'latch'));
+    }
+
+    let growth: GrowthOutcome | undefined;
+    if (selected('9')) {
+      growth = await runGrowth({ serverUrl, sizes: options.sizes, expiredRows: options.expiredRows, rounds: options.rounds, logLevel: options.latchLogLevel, plan, emptyLatch: latchC, log });
+      scenarios.push(...growth.reports);
+    }
+
+    const servers: BenchReport['servers'] = {
+      latch: { peakRssMb: round1(latch.peakRssMb()), endRssMb: round1(latch.rssMb()) },
+      ceiling: { peakRssMb: round1(ceiling.peakRssMb()), endRssMb: round1(ceiling.rssMb()) },
+      floor: { peakRssMb: round1(floor.peakRssMb()), endRssMb: round1(floor.rssMb()) },
+      ...(growth ? { 'latch (growth)': { peakRssMb: round1(growth.peakRssMb), endRssMb: round1(growth.endRssMb) } } : {}),
+    };
+    const endRss = servers.latch!.endRssMb;
+    const rssTarget: TargetResult = {
+      scenario: 'all',
+      description: 'Latch RSS at the end of the run',
+      required: `≤ ${RSS_TARGET_MB} MB`,
+      actual: endRss === null ? 'not measured' : `${endRss} MB (peak ${servers.latch!.peakRssMb} MB)`,
+      met: endRss === null ? null : endRss <= RSS_TARGET_MB,
+    };
+
+    return {
+      version: 1,
+      mode: options.mode,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      commit: commitInfo(),
+      machine,
+      settings: {
+        connections: options.connections,
+        warmupS: options.warmupS,
+        windowS: options.windowS,
+        rounds: options.rounds,
+        floorRounds: options.floorRounds,
+        pacedS: options.pacedS,
+        latchLogLevel: options.latchLogLevel,
+        databasePoolMax: DATABASE_POOL_MAX,
+        databaseServer: describeServer(serverUrl),
+      },
+      seed: { main: seeded.fixture.notes, growth: growth?.seed ?? [], expiredRows: options.expiredRows },
+      servers,
+      scenarios,
+      targets: [...scenarios.flatMap((s) => (s.status === 'measured' ? s.targets : [])), rssTarget],
+      notes: [
+        'The load generator runs on the same machine as the servers and PostgreSQL; every figure is from one run.',
+        'The ceiling is stock oidc-provider with its in-memory adapter (an LRU of 1,000 entries per generation), so it never waits on storage.',
+        ...(options.profile ? [`CPU profiles of the Latch process: ${profileDir}`] : []),
+      ],
+    };
+  } finally {
+    for (const step of cleanup.reverse()) await step().catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
+  }
+}
+
+const round1 = (v: number) => (Number.isFinite(v) ? Math.round(v * 10) / 10 : null);

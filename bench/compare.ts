@@ -1,0 +1,152 @@
+import { runClosedLoop } from './measure/closed-loop.js';
+import { runOpenLoop } from './measure/open-loop.js';
+import { postgresCpuSince, snapshotPostgresCpu } from './measure/proc.js';
+import { mergeSamples, percentile, type LoadSample } from './measure/sample.js';
+import type { ContenderResult, Latency, Measurement, PacedMeasurement } from './report/model.js';
+import { basicAuth, form, parseJson, statusProblem } from './scenarios/requests.js';
+import type { FloorKind, Prepared, PrepareSizes, RequestSource, Scenario, Target } from './scenarios/types.js';
+import type { ServerChild } from './servers/child.js';
+
+/**
+ * Runs one scenario against several servers: prepare and pre-flight each, warm each up,
+ * then measured windows in alternating order (forward, then backward) so drift on the
+ * machine hits every server alike; finally Latch alone at 70 % of its maximum rate.
+ */
+export type Contender = {
+  target: Target;
+  child: ServerChild;
+  rounds: number;
+  hooks?: { beforeWindow?(): Promise<void>; afterWindow?(): Promise<void> };
+};
+
+export type LoadPlan = { connections: number; warmupS: number; windowS: number; pacedS: number; paced: boolean; sizes: PrepareSizes };
+
+export type Comparison = { results: Map<string, ContenderResult>; paced?: PacedMeasurement | { unavailable: string } };
+
+type Window = { sample: LoadSample; cpuS: number; dbCpuS: number };
+
+function floorPrepared(kind: FloorKind, target: Target): Prepared {
+  if (kind === 'echo') {
+    return { source: { next: () => ({ method: 'GET', path: '/echo' }) }, check: (status, body) => statusProblem(status, body) };
+  }
+  const authorization = basicAuth(target.fixture.machines[0]!);
+  const body = form({ grant_type: 'client_credentials', resource: target.fixture.resource, scope: 'read' });
+  return {
+    source: { next: () => ({ method: 'POST', path: '/jwt', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body }) },
+    check: (status, text) => statusProblem(status, text) ?? (String(parseJson(text)?.access_token).split('.').length === 3 ? undefined : 'no JWT'),
+  };
+}
+
+async function preflight(url: string, prepared: Extract<Prepared, { source: unknown }>): Promise<string | undefined> {
+  const spec = prepared.source.next();
+  const res = await fetch(url + spec.path, { method: spec.method, headers: spec.headers, body: spec.body });
+  const body = await res.text();
+  prepared.source.onResponse?.(res.status, body, spec.tag);
+  return prepared.check(res.status, body);
+}
+
+export function latencyOf(latenciesMs: number[]): Latency {
+  const sorted = Float64Array.from(latenciesMs).sort();
+  const values = Array.from(sorted);
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100);
+  return { p50: round(percentile(values, 50)), p90: round(percentile(values, 90)), p99: round(percentile(values, 99)), max: round(values.at(-1) ?? null) };
+}
+
+function summarise(windows: Window[], peakRssMb: number): Measurement {
+  const merged = mergeSamples(windows.map((w) => w.sample));
+  const cpu = windows.reduce((sum, w) => sum + w.cpuS, 0);
+  const dbCpu = windows.reduce((sum, w) => sum + w.dbCpuS, 0);
+  const perThousand = (seconds: number) => (merged.responses ? Math.round((seconds / (merged.responses / 1000)) * 10_000) / 10_000 : null);
+  const round1 = (v: number) => Math.round(v * 10) / 10;
+  return {
+    rps: round1(merged.ok / merged.durationS),
+    responses: merged.responses,
+    durationS: round1(merged.durationS),
+    latencyMs: latencyOf(merged.latenciesMs),
+    errors: { non2xx: merged.non2xx, socket: merged.errors, timeouts: merged.timeouts, statusCounts: merged.statusCounts },
+    cpuSecondsPer1k: perThousand(cpu),
+    dbCpuSecondsPer1k: perThousand(dbCpu),
+    peakRssMb: Number.isFinite(peakRssMb) ? round1(peakRssMb) : null,
+    rounds: windows.map((w) => {
+      const latency = latencyOf(w.sample.latenciesMs);
+      return { rps: round1(w.sample.ok / w.sample.durationS), p50: latency.p50, p99: latency.p99 };
+    }),
+  };
+}
+
+async function measureWindow(contender: Contender, source: RequestSource, plan: LoadPlan): Promise<Window> {
+  await contender.hooks?.beforeWindow?.();
+  const cpuBefore = contender.child.cpuSeconds();
+  const dbBefore = snapshotPostgresCpu();
+  const sample = await runClosedLoop(contender.target.url, source, { connections: plan.connections, durationS: plan.windowS });
+  const cpuS = contender.child.cpuSeconds() - cpuBefore;
+  const dbCpuS = postgresCpuSince(dbBefore);
+  await contender.hooks?.afterWindow?.();
+  return { sample, cpuS, dbCpuS };
+}
+
+export async function compare(scenario: Scenario, contenders: Contender[], plan: LoadPlan, log: (line: string) => void): Promise<Comparison> {
+  const results = new Map<string, ContenderResult>();
+  const ready: { contender: Contender; prepared: Extract<Prepared, { source: unknown }> }[] = [];
+
+  for (const contender of contenders) {
+    const { target } = contender;
+    let prepared: Prepared;
+    try {
+      prepared = target.role === 'floor' ? floorPrepared(scenario.floor, target) : await scenario.prepare(target, plan.sizes);
+      if ('source' in prepared) {
+        const problem = await preflight(target.url, prepared);
+        if (problem) prepared = { unavailable: `the pre-flight request was answered ${problem}` };
+      }
+    } catch (err) {
+      prepared = { unavailable: (err as Error).message };
+    }
+    if ('unavailable' in prepared) {
+      log(`  ${target.label}: not measured: ${prepared.unavailable}`);
+      results.set(target.label, { status: 'unavailable', label: target.label, reason: prepared.unavailable });
+    } else {
+      ready.push({ contender, prepared });
+    }
+  }
+
+  for (const { contender, prepared } of plan.warmupS > 0 ? ready : []) {
+    await runClosedLoop(contender.target.url, prepared.source, { connections: plan.connections, durationS: plan.warmupS });
+  }
+
+  const windows = new Map<string, Window[]>(ready.map(({ contender }) => [contender.target.label, []]));
+  const maxRounds = Math.max(0, ...ready.map(({ contender }) => contender.rounds));
+  for (let round = 0; round < maxRounds; round += 1) {
+    const order = round % 2 === 0 ? ready : [...ready].reverse();
+    for (const { contender, prepared } of order) {
+      if (round >= contender.rounds) continue;
+      const window = await measureWindow(contender, prepared.source, plan);
+      windows.get(contender.target.label)!.push(window);
+      const latency = latencyOf(window.sample.latenciesMs);
+      log(`  ${contender.target.label.padEnd(12)} round ${round + 1}: ${(window.sample.ok / window.sample.durationS).toFixed(0)} req/s, p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${window.sample.non2xx}`);
+    }
+  }
+  for (const { contender } of ready) {
+    const label = contender.target.label;
+    const measurement = summarise(windows.get(label)!, contender.child.peakRssMb());
+    results.set(label, { status: 'measured', label, measurement, ...(contender.target.role === 'floor' ? { floorKind: scenario.floor } : {}) });
+  }
+
+  if (!plan.paced) return { results };
+  const latch = ready.find(({ contender }) => contender.target.role === 'latch');
+  const latchResult = latch && results.get(latch.contender.target.label);
+  if (!latch || latchResult?.status !== 'measured') return { results, paced: { unavailable: 'Latch was not measured' } };
+  const rate = Math.floor(latchResult.measurement.rps * 0.7);
+  if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
+  const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
+  const latency = latencyOf(sample.latenciesMs);
+  log(`  ${latch.contender.target.label.padEnd(12)} at 70 % (${rate} req/s): p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${sample.non2xx}`);
+  return {
+    results,
+    paced: {
+      targetRps: rate,
+      achievedRps: Math.round((sample.ok / sample.durationS) * 10) / 10,
+      latencyMs: latency,
+      errors: { non2xx: sample.non2xx, socket: sample.errors, timeouts: sample.timeouts },
+    },
+  };
+}

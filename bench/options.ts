@@ -1,0 +1,88 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SeedSizes } from './seed/fixture.js';
+
+/** Command-line options of `npm run bench`, and the two presets: full and --smoke. */
+export type BenchOptions = {
+  mode: 'full' | 'smoke';
+  connections: number;
+  warmupS: number;
+  windowS: number;
+  rounds: number;
+  floorRounds: number;
+  pacedS: number;
+  sizes: SeedSizes;
+  expiredRows: number;
+  introspectionTokens: number;
+  refreshChains: number;
+  outDir: string;
+  profile: boolean;
+  latchLogLevel: string;
+  only?: Set<string>;
+};
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url));
+
+export const USAGE = `npm run bench [-- options]
+  --smoke              a few seconds per scenario, small seed (used by npm test)
+  --out-dir DIR        where to write <timestamp>.json and .md (default bench/results)
+  --only 1,3b,9        run only these scenarios (9 = growth)
+  --connections N      keep-alive connections per load run (default 10)
+  --window S           seconds per measured window
+  --profile            run the Latch server with --cpu-prof (profiles next to the report)
+  --latch-log-level L  Latch's LOG_LEVEL (default info, as deployed)`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const smoke = argv.includes('--smoke');
+  const options: BenchOptions = smoke
+    ? {
+        mode: 'smoke',
+        connections: 4,
+        warmupS: 0,
+        windowS: 0.5,
+        rounds: 1,
+        floorRounds: 1,
+        pacedS: 0.5,
+        sizes: { clients: 20, liveTokens: 1_000, accounts: 20, apiKeys: 100 },
+        expiredRows: 10_000,
+        introspectionTokens: 20,
+        refreshChains: 16,
+        outDir: path.join(benchDir, 'results'),
+        profile: false,
+        latchLogLevel: 'info',
+      }
+    : {
+        mode: 'full',
+        connections: 10,
+        warmupS: 3,
+        windowS: 8,
+        rounds: 2,
+        floorRounds: 1,
+        pacedS: 8,
+        sizes: { clients: 1_000, liveTokens: 100_000, accounts: 1_000, apiKeys: 10_000 },
+        expiredRows: 1_000_000,
+        introspectionTokens: 500,
+        refreshChains: 40,
+        outDir: path.join(benchDir, 'results'),
+        profile: false,
+        latchLogLevel: 'info',
+      };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (arg === '--smoke') continue;
+    else if (arg === '--out-dir') options.outDir = path.resolve(value());
+    else if (arg === '--only') options.only = new Set(value().split(','));
+    else if (arg === '--connections') options.connections = Number(value());
+    else if (arg === '--window') options.windowS = Number(value());
+    else if (arg === '--profile') options.profile = true;
+    else if (arg === '--latch-log-level') options.latchLogLevel = value();
+    else throw new Error(`unknown option ${arg}\n${USAGE}`);
+  }
+  if (!(options.connections >= 1) || !(options.windowS > 0)) throw new Error(`--connections and --window must be positive\n${USAGE}`);
+  return options;
+}

@@ -1,0 +1,115 @@
+import type { BenchReport, ContenderResult, Measurement, ScenarioReport } from './model.js';
+
+/** The report as Markdown tables: throughput and latency, growth, targets, pending, memory. */
+type Measured = Extract<ScenarioReport, { status: 'measured' }>;
+
+const num = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? '—' : v.toFixed(digits));
+const fig = (result: ContenderResult | undefined, pick: (m: Measurement) => string) =>
+  !result ? '—' : result.status === 'measured' ? pick(result.measurement) : 'n/a';
+const rps = (m: Measurement) => num(m.rps);
+const lat = (m: Measurement) => `${num(m.latencyMs.p50, 1)} / ${num(m.latencyMs.p99, 1)}`;
+const failures = (m: Measurement) => String(m.errors.non2xx + m.errors.socket + m.errors.timeouts);
+const cpu = (m: Measurement) => num(m.cpuSecondsPer1k, 3);
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function mainRow(s: Measured): string[] {
+  const ceiling = s.baselines.ceiling;
+  const floor = s.baselines.floor;
+  const latch = s.latch;
+  const latchCpu = latch.status === 'measured' ? `${cpu(latch.measurement)} (+${num(latch.measurement.dbCpuSecondsPer1k, 3)} db)` : 'n/a';
+  const paced = s.pacedAt70 ? ('latencyMs' in s.pacedAt70 ? `${num(s.pacedAt70.latencyMs.p99, 1)} @ ${num(s.pacedAt70.targetRps)}/s` : 'n/a') : '—';
+  const floorKind = floor?.status === 'measured' && floor.floorKind ? ` (${floor.floorKind})` : '';
+  return [
+    s.id,
+    s.title,
+    fig(latch, rps),
+    fig(ceiling, rps),
+    `${fig(floor, rps)}${floorKind}`,
+    num(s.ratios.ceiling?.rps, 2),
+    num(s.ratios.floor?.rps, 2),
+    `${fig(latch, lat)} · ${fig(ceiling, lat)} · ${fig(floor, lat)}`,
+    paced,
+    `${latchCpu} · ${fig(ceiling, cpu)} · ${fig(floor, cpu)}`,
+    `${fig(latch, failures)} · ${fig(ceiling, failures)} · ${fig(floor, failures)}`,
+  ];
+}
+
+function growthRow(s: Measured): string[] {
+  const empty = s.baselines['empty table'];
+  return [
+    s.id,
+    s.title,
+    fig(empty, rps),
+    fig(s.latch, rps),
+    num(s.ratios['empty table']?.rps, 2),
+    fig(empty, lat),
+    fig(s.latch, lat),
+    num(s.ratios['empty table']?.p99, 2),
+    s.growth ? `${s.growth.prunedDuringWindows}` : '—',
+    s.growth ? s.growth.expiredRowsAtStart.join(', ') : '—',
+  ];
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const measured = report.scenarios.filter((s): s is Measured => s.status === 'measured');
+  const main = measured.filter((s) => !s.id.startsWith('9/'));
+  const growth = measured.filter((s) => s.id.startsWith('9/'));
+  const pending = report.scenarios.filter((s) => s.status === 'not-yet-available');
+  const unavailableLatch = main.filter((s) => s.latch.status === 'unavailable');
+  const st = report.settings;
+  const parts = [
+    `# Latch benchmark — ${report.mode} run, ${report.startedAt}`,
+    `Commit ${report.commit.sha.slice(0, 12)}${report.commit.dirty ? ' (working tree has uncommitted changes)' : ''}; ${report.machine.cpus} × ${report.machine.cpuModel}, ` +
+      `Node ${report.machine.node}, ${report.machine.postgres}, oidc-provider ${report.machine.oidcProvider}. ` +
+      `${st.connections} keep-alive connections, ${st.warmupS} s warm-up, ${st.rounds} × ${st.windowS} s measured windows per server ` +
+      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s. Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.`,
+    '',
+    'req/s counts 2xx responses. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. Order in the cells: Latch · ceiling · floor.',
+    '',
+    table(
+      ['#', 'scenario', 'Latch req/s', 'ceiling req/s', 'floor req/s', 'Latch ÷ ceiling', 'Latch ÷ floor', 'p50 / p99 ms', 'Latch p99 @ 70 %', 'CPU-s / 1k', 'non-2xx + errors'],
+      main.map(mainRow),
+    ),
+  ];
+  if (unavailableLatch.length) {
+    parts.push('', ...unavailableLatch.map((s) => `- Scenario ${s.id}: Latch not measured — ${s.latch.status === 'unavailable' ? s.latch.reason : ''}`));
+  }
+  if (growth.length) {
+    parts.push(
+      '',
+      `## Growth: ${report.seed.expiredRows.toLocaleString('en')} expired rows in oidc_payloads, prune job running`,
+      '',
+      table(['#', 'scenario', 'empty req/s', 'growth req/s', 'growth ÷ empty', 'empty p50 / p99', 'growth p50 / p99', 'p99 ratio', 'rows pruned meanwhile', 'expired rows at each window start'], growth.map(growthRow)),
+    );
+  }
+  parts.push(
+    '',
+    '## Targets',
+    '',
+    table(['#', 'target', 'required', 'actual', 'met'], report.targets.map((t) => [t.scenario, t.description, t.required, t.actual, t.met === null ? 'not measured' : t.met ? 'yes' : '**no**'])),
+  );
+  if (pending.length) {
+    parts.push(
+      '',
+      '## Not yet available',
+      '',
+      table(['#', 'scenario', 'why', 'needs'], pending.map((s) => (s.status === 'not-yet-available' ? [s.id, s.title, s.reason, s.needs.join('; ')] : []))),
+    );
+  }
+  parts.push(
+    '',
+    '## Memory',
+    '',
+    table(['server', 'peak RSS MB', 'RSS at end MB'], Object.entries(report.servers).map(([name, m]) => [name, num(m.peakRssMb, 1), num(m.endRssMb, 1)])),
+    '',
+    '## Seed',
+    '',
+    table(['table', 'status', 'rows', 'note'], [...report.seed.main, ...report.seed.growth.map((n) => ({ ...n, table: `${n.table} (growth db)` }))].map((n) => [n.table, n.status, String(n.rows), n.note])),
+  );
+  if (report.notes.length) parts.push('', '## Notes', '', ...report.notes.map((n) => `- ${n}`));
+  return `${parts.join('\n')}\n`;
+}

@@ -1,0 +1,80 @@
+import type { SeedNote } from '../seed/optional-tables.js';
+
+/** The JSON report: everything measured in one run, and what it means against the targets. */
+export type Latency = { p50: number | null; p90: number | null; p99: number | null; max: number | null };
+
+export type Measurement = {
+  /** 2xx responses per second over the measured windows */
+  rps: number;
+  responses: number;
+  durationS: number;
+  latencyMs: Latency;
+  errors: { non2xx: number; socket: number; timeouts: number; statusCounts: Record<string, number> };
+  /** CPU of the server process, and of every PostgreSQL process, per 1,000 responses */
+  cpuSecondsPer1k: number | null;
+  dbCpuSecondsPer1k: number | null;
+  /** VmHWM of the server process after its last window */
+  peakRssMb: number | null;
+  rounds: { rps: number; p50: number | null; p99: number | null }[];
+};
+
+export type PacedMeasurement = {
+  targetRps: number;
+  achievedRps: number;
+  latencyMs: Latency;
+  errors: { non2xx: number; socket: number; timeouts: number };
+};
+
+export type ContenderResult =
+  | { status: 'measured'; label: string; measurement: Measurement; floorKind?: string }
+  | { status: 'unavailable'; label: string; reason: string };
+
+export type Ratios = {
+  rps: number | null;
+  p50: number | null;
+  p99: number | null;
+  cpuPer1k: number | null;
+  peakRss: number | null;
+};
+
+export type TargetResult = { scenario: string; description: string; required: string; actual: string; met: boolean | null };
+
+export type ScenarioReport =
+  | {
+      id: string;
+      title: string;
+      status: 'measured';
+      latch: ContenderResult;
+      baselines: Record<string, ContenderResult>;
+      /** Latch ÷ baseline, per baseline (ceiling, floor, or the empty-table run for growth) */
+      ratios: Record<string, Ratios>;
+      pacedAt70?: PacedMeasurement | { unavailable: string };
+      growth?: { expiredRowsAtStart: number[]; prunedDuringWindows: number };
+      targets: TargetResult[];
+    }
+  | { id: string; title: string; status: 'not-yet-available'; reason: string; needs: string[]; addAs: string };
+
+export type BenchReport = {
+  version: 1;
+  mode: 'smoke' | 'full';
+  startedAt: string;
+  finishedAt: string;
+  commit: { sha: string; dirty: boolean };
+  machine: { cpus: number; cpuModel: string; memoryMb: number; node: string; postgres: string; oidcProvider: string };
+  settings: {
+    connections: number;
+    warmupS: number;
+    windowS: number;
+    rounds: number;
+    floorRounds: number;
+    pacedS: number;
+    latchLogLevel: string;
+    databasePoolMax: number;
+    databaseServer: string;
+  };
+  seed: { main: SeedNote[]; growth: SeedNote[]; expiredRows: number };
+  servers: Record<string, { peakRssMb: number | null; endRssMb: number | null }>;
+  scenarios: ScenarioReport[];
+  targets: TargetResult[];
+  notes: string[];
+};

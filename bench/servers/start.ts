@@ -1,0 +1,60 @@
+import crypto from 'node:crypto';
+import type { Contender } from '../compare.js';
+import { latchEnv, refreshOwners, type Fixture, type SeededLatch } from '../seed/fixture.js';
+import type { Target } from '../scenarios/types.js';
+import { startChild, type ServerChild } from './child.js';
+import { freePort } from './ports.js';
+
+/** Starting the servers under test, each in its own process, and describing them as targets. */
+export type LatchProcessOptions = { name: string; databaseUrl: string; port: number; secret: string; logLevel: string; nodeFlags?: string[] };
+
+export const issuerFor = (port: number) => `http://127.0.0.1:${port}`;
+
+export function newSecret(): string {
+  return crypto.randomBytes(32).toString('base64url');
+}
+
+export function startLatchProcess(options: LatchProcessOptions): Promise<ServerChild> {
+  return startChild({
+    name: options.name,
+    entry: 'latch',
+    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel },
+    nodeFlags: options.nodeFlags,
+  });
+}
+
+export async function startCeiling(seeded: SeededLatch): Promise<ServerChild> {
+  const port = await freePort();
+  return startChild({ name: 'ceiling', entry: 'ceiling', init: { ...(await seeded.ceilingInput()), issuer: issuerFor(port), port } });
+}
+
+export async function startFloor(seeded: SeededLatch): Promise<ServerChild> {
+  const signingJwk = seeded.keys.jwks.keys.find((k) => k.alg === 'ES256');
+  if (!signingJwk) throw new Error('Latch has no ES256 signing key');
+  return startChild({ name: 'floor', entry: 'floor', init: { issuer: seeded.fixture.issuer, signingJwk } });
+}
+
+const cannotMint = async (): Promise<string[]> => {
+  throw new Error('this server keeps no refresh tokens');
+};
+
+export function latchContender(label: string, child: ServerChild, seeded: SeededLatch, rounds: number): Contender {
+  const target: Target = { role: 'latch', label, url: child.url, fixture: seeded.fixture, mintRefreshTokens: seeded.mintRefreshTokens };
+  return { target, child, rounds };
+}
+
+export function ceilingContender(child: ServerChild, fixture: Fixture, rounds: number): Contender {
+  const owners = refreshOwners(fixture);
+  const target: Target = {
+    role: 'ceiling',
+    label: 'ceiling',
+    url: child.url,
+    fixture,
+    mintRefreshTokens: (count) => child.call<string[]>('mint-refresh-tokens', { owners, count }),
+  };
+  return { target, child, rounds };
+}
+
+export function floorContender(child: ServerChild, fixture: Fixture, rounds: number): Contender {
+  return { target: { role: 'floor', label: 'floor', url: child.url, fixture, mintRefreshTokens: cannotMint }, child, rounds };
+}

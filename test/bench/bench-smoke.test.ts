@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { expectedScenarioIds } from '../../bench/scenarios/index.js';
+import type { BenchReport, ContenderResult, Measurement } from '../../bench/report/model.js';
+import { repoRoot } from '../support/cli.js';
+
+/**
+ * `npm run bench -- --smoke` runs start to finish (its own databases on DATABASE_URL's
+ * server, or on the local PostgreSQL) and writes a well-formed report. Speed is not tested.
+ */
+const SMOKE_TIMEOUT_MS = 150_000;
+
+function runSmoke(outDir: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
+  if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
+  return new Promise((resolve) => {
+    execFile('npm', ['run', '--silent', 'bench', '--', '--smoke', '--out-dir', outDir], { cwd: repoRoot, env, timeout: SMOKE_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function expectNumber(value: unknown, what: string) {
+  expect(value, what).to.be.a('number');
+  expect(Number.isFinite(value), what).to.equal(true);
+}
+
+function expectMeasurement(m: Measurement, what: string) {
+  expectNumber(m.rps, `${what} rps`);
+  expectNumber(m.responses, `${what} responses`);
+  expectNumber(m.latencyMs.p50, `${what} p50`);
+  expectNumber(m.latencyMs.p99, `${what} p99`);
+  expectNumber(m.errors.non2xx, `${what} non-2xx`);
+  expectNumber(m.errors.socket, `${what} socket errors`);
+  expectNumber(m.errors.timeouts, `${what} timeouts`);
+  expectNumber(m.cpuSecondsPer1k, `${what} CPU per 1k`);
+  expectNumber(m.peakRssMb, `${what} peak RSS`);
+}
+
+function expectResult(result: ContenderResult, what: string) {
+  if (result.status === 'measured') expectMeasurement(result.measurement, what);
+  else expect(result.reason, `${what} reason`).to.be.a('string').and.not.equal('');
+}
+
+describe('npm run bench -- --smoke', function () {
+  this.timeout(SMOKE_TIMEOUT_MS + 10_000);
+  let outDir: string;
+  let run: { code: number; stdout: string; stderr: string };
+  let report: BenchReport;
+
+  before(async () => {
+    outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'latch-bench-'));
+    run = await runSmoke(outDir);
+    const json = fs.readdirSync(outDir).find((f) => f.endsWith('.json'));
+    if (json) report = JSON.parse(fs.readFileSync(path.join(outDir, json), 'utf8')) as BenchReport;
+  });
+  after(() => fs.rmSync(outDir, { recursive: true, force: true }));
+
+  it('exits 0, prints the table and writes JSON and Markdown', () => {
+    expect(run.code, run.stderr.slice(-4000)).to.equal(0);
+    expect(run.stdout).to.include('| # | scenario | Latch req/s | ceiling req/s | floor req/s |');
+    const files = fs.readdirSync(outDir);
+    expect(files.filter((f) => f.endsWith('.json'))).to.have.length(1);
+    expect(files.filter((f) => f.endsWith('.md'))).to.have.length(1);
+    expect(report.version).to.equal(1);
+    expect(report.mode).to.equal('smoke');
+  });
+
+  it('reports every scenario, measured or with the reason it is not yet available', () => {
+    expect(report.scenarios.map((s) => s.id)).to.deep.equal(expectedScenarioIds());
+    for (const s of report.scenarios) {
+      if (s.status === 'not-yet-available') {
+        expect(s.reason, s.id).to.be.a('string').and.not.equal('');
+        expect(s.needs, s.id).to.be.an('array').that.is.not.empty;
+        continue;
+      }
+      expectResult(s.latch, `${s.id} latch`);
+      const expectedBaselines = s.id.startsWith('9/') ? ['empty table'] : ['ceiling', 'floor'];
+      expect(Object.keys(s.baselines).sort(), s.id).to.deep.equal(expectedBaselines);
+      for (const [label, result] of Object.entries(s.baselines)) {
+        expectResult(result, `${s.id} ${label}`);
+        if (s.latch.status === 'measured' && result.status === 'measured') {
+          expectNumber(s.ratios[label]?.rps, `${s.id} ratio to ${label}`);
+          expectNumber(s.ratios[label]?.p99, `${s.id} p99 ratio to ${label}`);
+        }
+      }
+    }
+  });
+
+  it('measures Latch on the machine-to-machine hot path and at 70 % of its rate', () => {
+    const cc = report.scenarios.find((s) => s.id === '1');
+    expect(cc?.status).to.equal('measured');
+    if (cc?.status !== 'measured') return;
+    expect(cc.latch.status).to.equal('measured');
+    expect(cc.pacedAt70 && 'latencyMs' in cc.pacedAt70).to.equal(true);
+    if (cc.pacedAt70 && 'latencyMs' in cc.pacedAt70) expectNumber(cc.pacedAt70.latencyMs.p99, 'p99 at 70 %');
+  });
+
+  it('evaluates every target and Latch memory', () => {
+    expect(report.targets.length).to.be.greaterThan(0);
+    for (const t of report.targets) expect([true, false, null], `${t.scenario} ${t.description}`).to.include(t.met);
+    expectNumber(report.servers.latch?.endRssMb, 'Latch RSS at end');
+  });
+});
