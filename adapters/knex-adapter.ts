@@ -71,6 +71,7 @@ class PayloadAdapter implements Adapter {
       payload: payload as Record<string, unknown>,
       grant_id: payload.grantId ?? (this.model === 'Grant' ? id : null),
       client_id: payload.clientId ?? null,
+      account_id: payload.accountId ?? null,
       user_code: payload.userCode ?? null,
       uid: payload.uid ?? null,
       expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,

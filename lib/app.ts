@@ -5,6 +5,9 @@ import { assetRoutes } from './http/assets.routes.js';
 import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
 import { securityHeaders } from './http/security-headers.js';
+import { parseBody } from './http/body.js';
+import { csrfProtection } from './http/csrf.js';
+import { accountEmailRoutes } from './interactions/account-email.routes.js';
 import { interactionRoutes } from './interactions/interaction.routes.js';
 import { wellKnownRoutes } from './oidc/well-known.routes.js';
 
@@ -16,15 +19,24 @@ export function createApp(c: Container): Koa {
   app.keys = c.provider.keys as string[];
   app.silent = true;
 
+  // hosted forms: parse the body, then check Origin / Fetch Metadata and the CSRF token
+  const forms = [
+    parseBody(),
+    csrfProtection({ allowedOrigins: c.config.allowedOrigins, secureCookies: new URL(c.config.issuer).protocol === 'https:' }),
+  ];
   const routers = [
     healthRoutes({ knex: c.knex }),
     assetRoutes(),
     wellKnownRoutes({ issuer: c.config.issuer, latchApi: c.resources.latchApi }),
-    interactionRoutes({ provider: c.provider, renderer: c.renderer }),
+    interactionRoutes(
+      { provider: c.provider, renderer: c.renderer, accounts: c.accounts, consents: c.consents, clients: c.queries.clients, resources: c.resources, config: c.config },
+      forms,
+    ),
+    accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
   ];
 
   app.use(requestLog(c.log));
-  app.use(securityHeaders({ issuer: c.config.issuer }));
+  for (const middleware of securityHeaders({ issuer: c.config.issuer })) app.use(middleware);
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   app.use(unknownRoute());

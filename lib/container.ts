@@ -3,7 +3,14 @@ import { createAdapterFactory } from '../adapters/knex-adapter.js';
 import type { Config } from './config/config.js';
 import { createSealer } from './crypto/seal.js';
 import { type Database } from './db/database.js';
+import { createAccountQueries } from './accounts/accounts.queries.js';
+import { createAccountService } from './accounts/accounts.service.js';
 import { createClientQueries } from './clients/clients.queries.js';
+import { createConsentQueries } from './consents/consents.queries.js';
+import { createConsentService } from './consents/consents.service.js';
+import { createMailService } from './mail/mail.service.js';
+import { createFindAccount, createLoadExistingGrant } from './oidc/account-claims.js';
+import { createThrottleService } from './throttling/throttle.service.js';
 import { createClientService } from './clients/clients.service.js';
 import { createKeyQueries } from './keys/keys.queries.js';
 import { createKeyService } from './keys/keys.service.js';
@@ -29,6 +36,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     clients: createClientQueries(knex),
     resources: createResourceQueries(knex),
     keys: createKeyQueries(knex),
+    accounts: createAccountQueries(knex),
+    consents: createConsentQueries(knex),
   };
 
   const keys = createKeyService({ knex, queries: queries.keys, sealer });
@@ -37,6 +46,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const keyMaterial = await keys.loadKeyMaterial();
 
   const renderer = createRenderer({ production: config.production });
+  const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
+  const throttle = createThrottleService(knex);
+  const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer });
+  const consents = createConsentService({ queries: queries.consents });
   const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
 
   // The provider validates client metadata; the client service needs that check before it
@@ -61,14 +74,21 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     adapter: createAdapterFactory({ payloads: queries.payloads, clients: queries.clients }),
     resources,
     renderer,
-    findAccount: async () => undefined,
+    findAccount: createFindAccount(accounts),
+    loadExistingGrant: createLoadExistingGrant(consents),
+    throttle,
   });
 
   provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
 
-  const prune = createPruneJob({ payloads: queries.payloads, log, intervalSeconds: config.pruneIntervalSeconds });
+  const prune = createPruneJob({
+    log,
+    intervalSeconds: config.pruneIntervalSeconds,
+    payloads: queries.payloads,
+    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens()],
+  });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, provider, renderer, prune };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, mail, throttle, provider, renderer, prune };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as oidcStorage from './20261122_0001_oidc_storage.js';
+import * as accounts from './20261122_0002_accounts.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -8,6 +9,7 @@ import * as oidcStorage from './20261122_0001_oidc_storage.js';
  */
 const migrations: Record<string, Knex.Migration> = {
   '20261122_0001_oidc_storage': oidcStorage,
+  '20261122_0002_accounts': accounts,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

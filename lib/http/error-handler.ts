@@ -42,7 +42,8 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
       ctx.status = status;
       ctx.set('Cache-Control', 'no-store');
       if (status === 503) ctx.set('Retry-After', '5');
-      if (ctx.accepts('json', 'html') === 'html') {
+      // pages for browsers; JSON for the API and for callers that ask for it
+      if (!ctx.path.startsWith('/api/') && ctx.accepts('html', 'json') === 'html') {
         ctx.type = 'html';
         ctx.body = deps.renderer.render('pages/error', { title: 'Something went wrong', message, code });
       } else {

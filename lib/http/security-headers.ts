@@ -1,23 +1,43 @@
+import crypto from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import type Koa from 'koa';
+import helmet from 'koa-helmet';
 
 /**
- * Headers on every response (SECURITY.md E.37). Hosted pages carry no inline script or style,
- * so the CSP allows only same-origin resources; nothing may frame Latch. There is no
- * form-action directive: browsers apply it to the redirect that follows a form post, and the
- * consent and device forms must be able to redirect to any registered redirect_uri.
+ * Security headers on every response (SECURITY.md E.37), set by helmet. The CSP allows only
+ * same-origin resources plus scripts carrying this response's nonce (`ctx.state.cspNonce`);
+ * the hosted pages have no inline script at all. There is no form-action directive: browsers
+ * apply it to the redirect after a form post, and consent must redirect to any registered
+ * redirect_uri. oidc-provider adds the hash of its own form_post script when it renders one.
  */
-export function securityHeaders(deps: { issuer: string }): Koa.Middleware {
+type WithNonce = ServerResponse & { cspNonce?: string };
+
+export function securityHeaders(deps: { issuer: string }): Koa.Middleware[] {
   const https = new URL(deps.issuer).protocol === 'https:';
-  return async (ctx, next) => {
-    ctx.set('X-Content-Type-Options', 'nosniff');
-    ctx.set('Referrer-Policy', 'no-referrer');
-    ctx.set('X-Frame-Options', 'DENY');
-    ctx.set('Cross-Origin-Opener-Policy', 'same-origin');
-    ctx.set(
-      'Content-Security-Policy',
-      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    );
-    if (https) ctx.set('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
+  const nonce = async (ctx: Koa.Context, next: Koa.Next) => {
+    const value = crypto.randomBytes(16).toString('base64');
+    ctx.state.cspNonce = value;
+    (ctx.res as WithNonce).cspNonce = value;
     await next();
   };
+  const headers = helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", (_req, res) => `'nonce-${(res as WithNonce).cspNonce}'`],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        frameAncestors: ["'none'"],
+      },
+    },
+    strictTransportSecurity: https ? { maxAge: 31536000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'no-referrer' },
+    xFrameOptions: { action: 'deny' },
+    crossOriginResourcePolicy: false,
+  }) as unknown as Koa.Middleware;
+  return [nonce, headers];
 }

@@ -10,7 +10,7 @@ const MAX_BATCHES_PER_RUN = 200;
 
 export type PruneJob = ReturnType<typeof createPruneJob>;
 
-export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger; intervalSeconds: number }) {
+export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger; intervalSeconds: number; extraTasks?: Array<() => Promise<unknown>> }) {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
 
@@ -23,6 +23,8 @@ export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger
       if (deleted < BATCH_SIZE) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    // expired throttling counters and e-mail tokens: small tables, one statement each
+    for (const task of deps.extraTasks ?? []) await task();
     return total;
   }
 

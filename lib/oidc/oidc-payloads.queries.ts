@@ -6,6 +6,7 @@ export type PayloadRow = {
   payload: Record<string, unknown>;
   grant_id: string | null;
   client_id: string | null;
+  account_id: string | null;
   user_code: string | null;
   uid: string | null;
   expires_at: Date | null;
@@ -25,7 +26,7 @@ export function createOidcPayloadQueries(knex: Knex) {
       await knex('oidc_payloads')
         .insert({ ...row, payload: JSON.stringify(row.payload) })
         .onConflict(['model', 'id'])
-        .merge(['payload', 'grant_id', 'client_id', 'user_code', 'uid', 'expires_at']);
+        .merge(['payload', 'grant_id', 'client_id', 'account_id', 'user_code', 'uid', 'expires_at']);
     },
 
     async find(model: string, id: string) {
@@ -62,6 +63,11 @@ export function createOidcPayloadQueries(knex: Knex) {
     /** Removes every model that belongs to a grant, the Grant itself included. */
     async revokeByGrantId(grantId: string) {
       await table().where({ grant_id: grantId }).delete();
+    },
+
+    /** Ends everything an account holds: sessions, grants, codes and tokens of every client. */
+    async deleteAllForAccount(accountId: string, db: Knex = knex) {
+      return db('oidc_payloads').where({ account_id: accountId }).delete();
     },
 
     /** Deletes up to `batchSize` expired rows; returns how many went. Short statements, no table lock. */

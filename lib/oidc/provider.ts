@@ -4,6 +4,8 @@ import type { KeyMaterial } from '../keys/keys.service.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { enforceClientPolicy, POLICY_TRIGGER_PROPERTY } from './client-policy.js';
+import type { ThrottleService } from '../throttling/throttle.service.js';
+import { limitDeviceCodeEntry } from './device-code-throttle.js';
 import { saveNewDeviceFormSessions } from './device-form-session.js';
 import { createPages } from './pages.js';
 
@@ -20,6 +22,8 @@ export type ProviderDeps = {
   resources: ResourceService;
   renderer: Renderer;
   findAccount: Configuration['findAccount'];
+  loadExistingGrant: Configuration['loadExistingGrant'];
+  throttle: ThrottleService;
 };
 
 export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
@@ -46,6 +50,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: deps.adapter,
     findAccount: deps.findAccount,
+    loadExistingGrant: deps.loadExistingGrant,
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
@@ -55,10 +60,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     routes: PROTOCOL_ROUTES,
     scopes: SUPPORTED_SCOPES,
     claims: {
-      openid: ['sub'],
+      // amr/acr ride with openid so every ID token says how the person authenticated
+      openid: ['sub', 'amr', 'acr'],
       profile: ['name', 'updated_at'],
       email: ['email', 'email_verified'],
     },
+    // the ID token carries the claims of the scopes granted (email, email_verified, name),
+    // not only sub, so an app learns an unverified address is unverified without userinfo
+    conformIdTokenClaims: false,
     // OAuth 2.1: the code flow only; no implicit (and oidc-provider has no password grant)
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -170,6 +179,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
   saveNewDeviceFormSessions(provider, ttl.session);
+  limitDeviceCodeEntry(provider, deps.throttle, renderer);
   return provider;
 }
 

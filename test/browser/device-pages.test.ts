@@ -63,7 +63,7 @@ describe('device code pages in Chromium', function () {
     await page.goto(device.verification_uri_complete!);
     await page.getByRole('heading', { name: 'Authorize this device?' }).waitFor();
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.getByRole('heading', { name: 'Sign-in is not available yet' }).waitFor();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     expect(await page.locator('main').innerText()).to.include('Living Room TV');
     expect(cspViolations).to.deep.equal([]);
   });

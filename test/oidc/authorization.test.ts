@@ -96,12 +96,14 @@ describe('authorization endpoint', () => {
     expect(res.text).not.to.include('<script>alert(1)</script>');
   });
 
-  it('shows the interaction page without signing anyone in', async () => {
+  it('sends the browser to the sign-in page, which names the app; the interaction is bound to that browser', async () => {
     const agent = request.agent(latch.url);
     const start = await agent.get('/auth').query(params()).expect(303);
     const page = await agent.get(start.headers.location!).expect(200);
-    expect(page.text).to.include('Sign-in is not available yet');
+    expect(page.text).to.include('<label for="email">Email</label>');
+    expect(page.text).to.include('<label for="password">Password</label>');
     expect(page.text).to.include('Web App');
+    expect(page.headers['cache-control']).to.equal('no-store');
     // another browser (no interaction cookie) cannot use the same interaction id
     const stranger = await request(latch.url).get(start.headers.location!);
     expect(stranger.status).to.equal(400);

@@ -1,0 +1,85 @@
+import type { Knex } from 'knex';
+
+export type AccountRow = {
+  id: string;
+  email: string;
+  email_normalized: string;
+  name: string | null;
+  password_hash: string | null;
+  email_verified: boolean;
+  disabled: boolean;
+  is_admin: boolean;
+  created_at: Date;
+  updated_at: Date;
+  last_login_at: Date | null;
+  password_changed_at: Date | null;
+};
+
+export type EmailTokenRow = {
+  id: string;
+  account_id: string;
+  purpose: 'verify-email' | 'reset-password';
+  token_hash: string;
+  expires_at: Date;
+  used_at: Date | null;
+  created_at: Date;
+};
+
+export type AccountQueries = ReturnType<typeof createAccountQueries>;
+
+export function createAccountQueries(knex: Knex) {
+  return {
+    async findById(id: string, db: Knex = knex): Promise<AccountRow | undefined> {
+      return db<AccountRow>('accounts').where({ id }).first();
+    },
+
+    async findByEmail(emailNormalized: string, db: Knex = knex): Promise<AccountRow | undefined> {
+      return db<AccountRow>('accounts').where({ email_normalized: emailNormalized }).first();
+    },
+
+    async anyExists(db: Knex = knex): Promise<boolean> {
+      return !!(await db('accounts').first('id'));
+    },
+
+    /** Serialises account creation so only the very first account becomes the administrator. */
+    async lockForSignUp(trx: Knex.Transaction) {
+      await trx.raw('SELECT pg_advisory_xact_lock(?)', [0x4c616363]);
+    },
+
+    async insert(row: Pick<AccountRow, 'id' | 'email' | 'email_normalized' | 'name' | 'password_hash' | 'is_admin'>, db: Knex = knex) {
+      await db('accounts').insert(row);
+    },
+
+    async update(id: string, changes: Partial<Omit<AccountRow, 'id' | 'created_at'>>, db: Knex = knex) {
+      return db('accounts').where({ id }).update({ ...changes, updated_at: new Date() });
+    },
+
+    async insertEmailToken(row: Omit<EmailTokenRow, 'used_at' | 'created_at'>, db: Knex = knex) {
+      await db('email_tokens').insert(row);
+    },
+
+    /** Newer tokens supersede older ones: the account's unused tokens of that purpose are spent. */
+    async expireEmailTokens(accountId: string, purpose: EmailTokenRow['purpose'], db: Knex = knex) {
+      await db('email_tokens').where({ account_id: accountId, purpose }).whereNull('used_at').update({ used_at: new Date() });
+    },
+
+    /** Atomically spends a live token; returns its row only to the one caller that spent it. */
+    async consumeEmailToken(tokenHash: string, purpose: EmailTokenRow['purpose'], db: Knex = knex): Promise<EmailTokenRow | undefined> {
+      const rows = await db<EmailTokenRow>('email_tokens')
+        .update({ used_at: new Date() })
+        .where({ token_hash: tokenHash, purpose })
+        .whereNull('used_at')
+        .andWhere('expires_at', '>', new Date())
+        .returning('*');
+      return rows[0];
+    },
+
+    async findLiveEmailToken(tokenHash: string, purpose: EmailTokenRow['purpose'], db: Knex = knex): Promise<EmailTokenRow | undefined> {
+      return db<EmailTokenRow>('email_tokens').where({ token_hash: tokenHash, purpose }).whereNull('used_at').andWhere('expires_at', '>', new Date()).first();
+    },
+
+    async deleteExpiredEmailTokens(db: Knex = knex) {
+      return db('email_tokens').where('expires_at', '<', new Date(Date.now() - 86400_000)).delete();
+    },
+  };
+}

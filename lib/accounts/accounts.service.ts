@@ -1,0 +1,232 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { LatchError } from '../http/errors.js';
+import type { MailService } from '../mail/mail.service.js';
+import type { OidcPayloadQueries } from '../oidc/oidc-payloads.queries.js';
+import type { ThrottleService } from '../throttling/throttle.service.js';
+import type { AccountQueries, AccountRow, EmailTokenRow } from './accounts.queries.js';
+import { hashPassword, passwordNeedsRehash, passwordProblem, PASSWORD_PROBLEM_MESSAGES, verifyPassword } from './passwords.js';
+
+/**
+ * People: sign-up, password sign-in, e-mail verification and password reset.
+ * SECURITY.md D.24–D.27 and D.31.
+ */
+export const EMAIL_TOKEN_BYTES = 32; // 256 bits
+export const VERIFY_EMAIL_TTL_SECONDS = 30 * 60;
+export const RESET_PASSWORD_TTL_SECONDS = 10 * 60;
+const EMAIL_MAX_LENGTH = 254;
+const NAME_MAX_LENGTH = 200;
+// a pragmatic shape check; the address is proven by the verification mail, not by a regex
+const EMAIL_SHAPE = /^[^\s@<>()[\]\\,;:"\u0000-\u001f]+@[^\s@<>()[\]\\,;:"\u0000-\u001f]+\.[^\s@<>()[\]\\,;:"\u0000-\u001f]+$/;
+
+export class AccountError extends LatchError {
+  constructor(code: string, message: string, readonly field?: string) {
+    super(code, message, 400);
+  }
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+const sha256 = (value: string) => crypto.createHash('sha256').update(value).digest('base64url');
+
+export type Account = {
+  id: string;
+  email: string;
+  name: string | null;
+  emailVerified: boolean;
+  isAdmin: boolean;
+  disabled: boolean;
+  createdAt: Date;
+  lastLoginAt: Date | null;
+};
+
+export function toAccount(row: AccountRow): Account {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    emailVerified: row.email_verified,
+    isAdmin: row.is_admin,
+    disabled: row.disabled,
+    createdAt: row.created_at,
+    lastLoginAt: row.last_login_at,
+  };
+}
+
+export type AccountService = ReturnType<typeof createAccountService>;
+
+export function createAccountService(deps: {
+  knex: Knex;
+  queries: AccountQueries;
+  payloads: OidcPayloadQueries;
+  mail: MailService;
+  throttle: ThrottleService;
+  issuer: string;
+}) {
+  const { knex, queries, payloads, mail, throttle, issuer } = deps;
+
+  function validEmail(raw: unknown): string {
+    const email = typeof raw === 'string' ? raw.trim() : '';
+    if (!email || email.length > EMAIL_MAX_LENGTH || !EMAIL_SHAPE.test(email)) {
+      throw new AccountError('invalid_email', 'Enter a valid e-mail address.', 'email');
+    }
+    return email;
+  }
+
+  function validPassword(raw: unknown, email?: string): string {
+    const password = typeof raw === 'string' ? raw : '';
+    const problem = passwordProblem(password, { email });
+    if (problem) throw new AccountError(`password_${problem}`, PASSWORD_PROBLEM_MESSAGES[problem], 'password');
+    return password;
+  }
+
+  /** Creates a one-time e-mail token; older unused tokens of the same purpose stop working. */
+  async function issueEmailToken(accountId: string, purpose: EmailTokenRow['purpose'], ttlSeconds: number, db: Knex = knex) {
+    const token = crypto.randomBytes(EMAIL_TOKEN_BYTES).toString('base64url');
+    await queries.expireEmailTokens(accountId, purpose, db);
+    await queries.insertEmailToken(
+      { id: crypto.randomUUID(), account_id: accountId, purpose, token_hash: sha256(token), expires_at: new Date(Date.now() + ttlSeconds * 1000) },
+      db,
+    );
+    return token;
+  }
+
+  async function sendVerificationMail(account: Pick<AccountRow, 'id' | 'email' | 'name'>) {
+    if (!(await throttle.mailAllowed(account.id))) return;
+    const token = await issueEmailToken(account.id, 'verify-email', VERIFY_EMAIL_TTL_SECONDS);
+    await mail.send(account.email, 'verify-email', {
+      name: account.name,
+      link: `${issuer}/verify-email?token=${token}`,
+      minutes: VERIFY_EMAIL_TTL_SECONDS / 60,
+    });
+  }
+
+  return {
+    validEmail,
+
+    async findById(id: string): Promise<Account | undefined> {
+      const row = await queries.findById(id);
+      return row && toAccount(row);
+    },
+
+    async findByEmail(email: string): Promise<Account | undefined> {
+      const row = await queries.findByEmail(normalizeEmail(email));
+      return row && toAccount(row);
+    },
+
+    /**
+     * Creates an account and sends the verification mail; the first account of a fresh install
+     * becomes the administrator. When the address is taken, its owner is told by mail instead.
+     * The caller answers both cases with the same page, and both hash a password, so sign-up
+     * does not reveal which addresses have accounts.
+     */
+    async signUp(input: { email: unknown; password: unknown; name?: unknown }, ctx: { ip: string }): Promise<{ account: Account; created: boolean }> {
+      await throttle.signUp(ctx.ip);
+      const email = validEmail(input.email);
+      const password = validPassword(input.password, email);
+      const name = typeof input.name === 'string' ? input.name.trim().slice(0, NAME_MAX_LENGTH) || null : null;
+      const passwordHash = await hashPassword(password);
+
+      const result = await knex.transaction(async (trx) => {
+        await queries.lockForSignUp(trx);
+        const existing = await queries.findByEmail(normalizeEmail(email), trx);
+        if (existing) return { row: existing, created: false };
+        const row = {
+          id: crypto.randomUUID(),
+          email,
+          email_normalized: normalizeEmail(email),
+          name,
+          password_hash: passwordHash,
+          is_admin: !(await queries.anyExists(trx)),
+        };
+        await queries.insert(row, trx);
+        return { row: (await queries.findById(row.id, trx))!, created: true };
+      });
+      if (result.created) await sendVerificationMail(result.row);
+      else if (await throttle.mailAllowed(result.row.id)) {
+        await mail.send(result.row.email, 'account-exists', { signInLink: `${issuer}/forgot-password` });
+      }
+      return { account: toAccount(result.row), created: result.created };
+    },
+
+    /**
+     * Password sign-in. Unknown address, wrong password and disabled account all fail the same
+     * way and take the same time (a dummy hash is verified when there is no account).
+     */
+    async authenticate(input: { email: unknown; password: unknown }, ctx: { ip: string }): Promise<Account> {
+      const email = typeof input.email === 'string' ? input.email : '';
+      const password = typeof input.password === 'string' ? input.password : '';
+      const key = normalizeEmail(email).slice(0, 320);
+      await throttle.checkSignIn(key, ctx.ip);
+      const row = email && email.length <= EMAIL_MAX_LENGTH ? await queries.findByEmail(key) : undefined;
+      const ok = await verifyPassword(row?.password_hash, password);
+      if (!row || !ok || row.disabled) {
+        await throttle.recordSignInFailure(key, ctx.ip);
+        throw new AccountError('invalid_credentials', 'That e-mail address and password do not match an account.');
+      }
+      await throttle.recordSignInSuccess(key);
+      const changes: Partial<AccountRow> = { last_login_at: new Date() };
+      if (passwordNeedsRehash(row.password_hash!)) changes.password_hash = await hashPassword(password);
+      await queries.update(row.id, changes);
+      return toAccount({ ...row, ...changes });
+    },
+
+    sendVerificationMail: async (accountId: string) => {
+      const row = await queries.findById(accountId);
+      if (row && !row.email_verified) await sendVerificationMail(row);
+    },
+
+    /** Shows whose address a verification link is for, without spending it (GET is safe). */
+    async peekEmailVerification(token: unknown): Promise<Account | undefined> {
+      if (typeof token !== 'string' || token.length > 200) return undefined;
+      const row = await queries.findLiveEmailToken(sha256(token), 'verify-email');
+      return row ? this.findById(row.account_id) : undefined;
+    },
+
+    async verifyEmail(token: unknown): Promise<Account> {
+      const spent = typeof token === 'string' && token.length <= 200 ? await queries.consumeEmailToken(sha256(token), 'verify-email') : undefined;
+      if (!spent) throw new AccountError('invalid_token', 'This link has expired or was already used.');
+      await queries.update(spent.account_id, { email_verified: true });
+      return (await this.findById(spent.account_id))!;
+    },
+
+    /** Sends a reset link when the address has an account; answers the same either way. */
+    async requestPasswordReset(emailInput: unknown, ctx: { ip: string }) {
+      await throttle.resetRequest(ctx.ip);
+      const email = validEmail(emailInput);
+      const row = await queries.findByEmail(normalizeEmail(email));
+      if (!row || row.disabled || !(await throttle.mailAllowed(row.id))) return;
+      const token = await issueEmailToken(row.id, 'reset-password', RESET_PASSWORD_TTL_SECONDS);
+      await mail.send(row.email, 'reset-password', { link: `${issuer}/reset-password?token=${token}`, minutes: RESET_PASSWORD_TTL_SECONDS / 60 });
+    },
+
+    async peekPasswordReset(token: unknown): Promise<boolean> {
+      return typeof token === 'string' && token.length <= 200 && !!(await queries.findLiveEmailToken(sha256(token), 'reset-password'));
+    },
+
+    /**
+     * Sets a new password from a reset link: the link is spent, every session, grant and token
+     * of the account ends, and the person is told by mail. It does not sign anyone in, so a
+     * second factor is still asked for at the next sign-in.
+     */
+    async resetPassword(token: unknown, newPassword: unknown): Promise<Account> {
+      if (typeof token !== 'string' || token.length > 200) throw new AccountError('invalid_token', 'This link has expired or was already used.');
+      const live = await queries.findLiveEmailToken(sha256(token), 'reset-password');
+      const owner = live && (await queries.findById(live.account_id));
+      const password = validPassword(newPassword, owner?.email);
+      const passwordHash = await hashPassword(password);
+      const account = await knex.transaction(async (trx) => {
+        const spent = await queries.consumeEmailToken(sha256(token), 'reset-password', trx);
+        if (!spent) throw new AccountError('invalid_token', 'This link has expired or was already used.');
+        await queries.update(spent.account_id, { password_hash: passwordHash, password_changed_at: new Date(), email_verified: true }, trx);
+        await payloads.deleteAllForAccount(spent.account_id, trx);
+        return (await queries.findById(spent.account_id, trx))!;
+      });
+      await throttle.recordSignInSuccess(account.email_normalized);
+      await mail.send(account.email, 'password-changed', { when: new Date().toUTCString() });
+      return toAccount(account);
+    },
+  };
+}

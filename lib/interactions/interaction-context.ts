@@ -1,0 +1,34 @@
+import type Koa from 'koa';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import { LatchError } from '../http/errors.js';
+
+/**
+ * The interaction a hosted page works on. oidc-provider finds it through the interaction
+ * cookie, so an interaction id from another browser finds nothing (SECURITY.md E.33).
+ */
+export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export class InteractionExpired extends LatchError {
+  constructor() {
+    super('interaction_expired', 'This sign-in request has expired or belongs to another browser. Go back to the application and start again.', 400);
+  }
+}
+
+export async function loadInteraction(provider: Provider, ctx: Koa.Context): Promise<Interaction> {
+  let details: Interaction;
+  try {
+    details = await provider.interactionDetails(ctx.req, ctx.res);
+  } catch {
+    throw new InteractionExpired();
+  }
+  if (details.uid !== ctx.params.uid) throw new InteractionExpired();
+  return details;
+}
+
+/** Finishes the interaction and sends the browser back to oidc-provider with a 303. */
+export async function finishInteraction(provider: Provider, ctx: Koa.Context, result: InteractionResults, merge = false) {
+  const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+  ctx.status = 303;
+  ctx.redirect(redirectTo);
+}

@@ -1,0 +1,120 @@
+import type { Knex } from 'knex';
+import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { knexRateLimitClient } from './rate-limit.store.js';
+
+/**
+ * Brute-force defence shared by every instance: counters live in the database
+ * (rate-limiter-flexible, atomic upserts). SECURITY.md D.26 and B.16.
+ *
+ * Failures against one account slow it down exponentially — a few free attempts, then waits
+ * of 2 s, 4 s, 8 s … capped at 15 minutes — never a permanent lock an attacker could cause.
+ * Per-IP and per-session limits cap guessing across accounts and device codes.
+ */
+export const THROTTLE_LIMITS = {
+  /** failed sign-ins (password, TOTP, recovery code) per account before delays start */
+  accountFreeFailures: 5,
+  accountFailureWindowSeconds: 60 * 60,
+  accountMaxDelaySeconds: 15 * 60,
+  /** failed sign-ins per client IP */
+  ipFailures: { points: 50, duration: 15 * 60 },
+  /** wrong device codes per IP and per browser session (RFC 8628 §5.1) */
+  deviceCodeFailures: { points: 20, duration: 15 * 60 },
+  /** sign-ups and reset requests per client IP */
+  signUpsPerIp: { points: 10, duration: 60 * 60 },
+  resetRequestsPerIp: { points: 10, duration: 60 * 60 },
+  /** reset and verification mails per account */
+  mailsPerAccount: { points: 5, duration: 60 * 60 },
+} as const;
+
+export class Throttled extends Error {
+  override name = 'Throttled';
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many attempts; try again in ${retryAfterSeconds} s`);
+  }
+}
+
+const secondsFrom = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+export type ThrottleService = ReturnType<typeof createThrottleService>;
+
+export function createThrottleService(knex: Knex) {
+  const storeClient = knexRateLimitClient(knex);
+  const limiter = (keyPrefix: string, points: number, duration: number) =>
+    new RateLimiterPostgres({ storeClient, storeType: 'pool', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: false, keyPrefix, points, duration });
+
+  const L = THROTTLE_LIMITS;
+  const accountFailures = limiter('acct-fail', Number.MAX_SAFE_INTEGER, L.accountFailureWindowSeconds);
+  const accountDelay = limiter('acct-delay', 1, L.accountMaxDelaySeconds);
+  const ipFailures = limiter('ip-fail', L.ipFailures.points, L.ipFailures.duration);
+  const deviceIp = limiter('device-ip', L.deviceCodeFailures.points, L.deviceCodeFailures.duration);
+  const deviceSession = limiter('device-session', L.deviceCodeFailures.points, L.deviceCodeFailures.duration);
+  const signUps = limiter('signup-ip', L.signUpsPerIp.points, L.signUpsPerIp.duration);
+  const resets = limiter('reset-ip', L.resetRequestsPerIp.points, L.resetRequestsPerIp.duration);
+  const mails = limiter('mail-acct', L.mailsPerAccount.points, L.mailsPerAccount.duration);
+
+  async function exhausted(l: RateLimiterPostgres, key: string): Promise<number | undefined> {
+    const res = await l.get(key);
+    return res && res.remainingPoints <= 0 && res.msBeforeNext > 0 ? secondsFrom(res.msBeforeNext) : undefined;
+  }
+
+  async function take(l: RateLimiterPostgres, key: string) {
+    try {
+      await l.consume(key);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) throw new Throttled(secondsFrom(err.msBeforeNext));
+      throw err;
+    }
+  }
+
+  return {
+    /** Throws Throttled when a sign-in for this account or from this IP must wait. */
+    async checkSignIn(accountKey: string, ip: string) {
+      const waits = await Promise.all([exhausted(accountDelay, accountKey), exhausted(ipFailures, ip)]);
+      const wait = Math.max(...waits.map((w) => w ?? 0));
+      if (wait > 0) throw new Throttled(wait);
+    },
+
+    async recordSignInFailure(accountKey: string, ip: string) {
+      const [count] = await Promise.all([
+        accountFailures.penalty(accountKey, 1).then((r) => r.consumedPoints),
+        ipFailures.penalty(ip, 1),
+      ]);
+      const over = count - L.accountFreeFailures;
+      if (over > 0) {
+        const delay = Math.min(2 ** over, L.accountMaxDelaySeconds);
+        await accountDelay.block(accountKey, delay);
+      }
+    },
+
+    async recordSignInSuccess(accountKey: string) {
+      await Promise.all([accountFailures.delete(accountKey), accountDelay.delete(accountKey)]);
+    },
+
+    async checkDeviceCodeEntry(ip: string, sessionKey: string | undefined) {
+      const waits = await Promise.all([exhausted(deviceIp, ip), sessionKey ? exhausted(deviceSession, sessionKey) : undefined]);
+      const wait = Math.max(...waits.map((w) => w ?? 0));
+      if (wait > 0) throw new Throttled(wait);
+    },
+
+    async recordDeviceCodeFailure(ip: string, sessionKey: string | undefined) {
+      await Promise.all([deviceIp.penalty(ip, 1), sessionKey ? deviceSession.penalty(sessionKey, 1) : undefined]);
+    },
+
+    signUp: (ip: string) => take(signUps, ip),
+    resetRequest: (ip: string) => take(resets, ip),
+    /** false when this account was sent enough mail for now (the caller answers as usual). */
+    async mailAllowed(accountId: string): Promise<boolean> {
+      try {
+        await mails.consume(accountId);
+        return true;
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return false;
+        throw err;
+      }
+    },
+
+    async deleteExpired() {
+      return knex('rate_limits').where('expire', '<', Date.now() - 3600_000).delete();
+    },
+  };
+}
