@@ -5,7 +5,10 @@ import { assetRoutes } from './http/assets.routes.js';
 import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
 import { securityHeaders } from './http/security-headers.js';
+import { buildApi } from './api/api-router.js';
 import { parseBody } from './http/body.js';
+import { meRoutes } from './me/me.routes.js';
+import { orgRoutes } from './orgs/orgs.routes.js';
 import { csrfProtection } from './http/csrf.js';
 import { accountEmailRoutes } from './interactions/account-email.routes.js';
 import { interactionRoutes } from './interactions/interaction.routes.js';
@@ -29,10 +32,17 @@ export function createApp(c: Container): Koa {
     assetRoutes(),
     wellKnownRoutes({ issuer: c.config.issuer, latchApi: c.resources.latchApi }),
     interactionRoutes(
-      { provider: c.provider, renderer: c.renderer, accounts: c.accounts, consents: c.consents, clients: c.queries.clients, resources: c.resources, config: c.config },
+      { provider: c.provider, renderer: c.renderer, accounts: c.accounts, consents: c.consents, clients: c.queries.clients, resources: c.resources, orgs: c.orgs, config: c.config, mfa: c.mfa },
       forms,
     ),
     accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
+    buildApi({
+      prefix: '/api/v1',
+      issuer: c.config.issuer,
+      authenticate: c.authenticateApi,
+      bodyParser: parseBody(),
+      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs)],
+    }),
   ];
 
   app.use(requestLog(c.log));

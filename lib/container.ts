@@ -4,6 +4,11 @@ import type { Config } from './config/config.js';
 import { createSealer } from './crypto/seal.js';
 import { type Database } from './db/database.js';
 import { createAccountQueries } from './accounts/accounts.queries.js';
+import { createAccessTokenVerifier } from './api/access-token-verifier.js';
+import { createApiAuthenticator } from './api/api-auth.js';
+import { createMeService } from './me/me.service.js';
+import { createOrgQueries } from './orgs/orgs.queries.js';
+import { createOrgService } from './orgs/orgs.service.js';
 import { createAccountService } from './accounts/accounts.service.js';
 import { createClientQueries } from './clients/clients.queries.js';
 import { createConsentQueries } from './consents/consents.queries.js';
@@ -11,6 +16,8 @@ import { createConsentService } from './consents/consents.service.js';
 import { createMailService } from './mail/mail.service.js';
 import { createFindAccount, createLoadExistingGrant } from './oidc/account-claims.js';
 import { createThrottleService } from './throttling/throttle.service.js';
+import { createMfaQueries } from './mfa/mfa.queries.js';
+import { createMfaService } from './mfa/mfa.service.js';
 import { createClientService } from './clients/clients.service.js';
 import { createKeyQueries } from './keys/keys.queries.js';
 import { createKeyService } from './keys/keys.service.js';
@@ -38,6 +45,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     keys: createKeyQueries(knex),
     accounts: createAccountQueries(knex),
     consents: createConsentQueries(knex),
+    orgs: createOrgQueries(knex),
+    mfa: createMfaQueries(knex),
   };
 
   const keys = createKeyService({ knex, queries: queries.keys, sealer });
@@ -49,7 +58,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
   const throttle = createThrottleService(knex);
   const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer });
-  const consents = createConsentService({ queries: queries.consents });
+  const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log });
+  const consents = createConsentService({ knex, queries: queries.consents, payloads: queries.payloads });
+  const orgs = createOrgService({ knex, queries: queries.orgs, accounts, mail, issuer: config.issuer });
+  const me = createMeService({ knex, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
   const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
 
   // The provider validates client metadata; the client service needs that check before it
@@ -76,7 +88,17 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     renderer,
     findAccount: createFindAccount(accounts),
     loadExistingGrant: createLoadExistingGrant(consents),
+    orgForToken: (accountId, clientId) => orgs.orgForToken(accountId, clientId),
     throttle,
+  });
+
+  const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, audience: resources.latchApi.identifier, privateJwks: keyMaterial.jwks.keys });
+  const authenticateApi = createApiAuthenticator({
+    provider,
+    accounts,
+    verifyAccessToken,
+    activeOrgOf: (accountId) => queries.orgs.activeOrgOf(accountId),
+    allowedOrigins: config.allowedOrigins,
   });
 
   provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
@@ -85,10 +107,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     log,
     intervalSeconds: config.pruneIntervalSeconds,
     payloads: queries.payloads,
-    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens()],
+    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, mail, throttle, provider, renderer, prune };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, mail, throttle, provider, authenticateApi, renderer, prune };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

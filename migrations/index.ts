@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
 import * as oidcStorage from './20261122_0001_oidc_storage.js';
 import * as accounts from './20261122_0002_accounts.js';
+import * as mfa from './20261122_0003_mfa.js';
+import * as organizations from './20261122_0004_organizations.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -10,11 +12,14 @@ import * as accounts from './20261122_0002_accounts.js';
 const migrations: Record<string, Knex.Migration> = {
   '20261122_0001_oidc_storage': oidcStorage,
   '20261122_0002_accounts': accounts,
+  '20261122_0003_mfa': mfa,
+  '20261122_0004_organizations': organizations,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
   async getMigrations() {
-    return Object.keys(migrations);
+    // names sort in the order they must run
+    return Object.keys(migrations).sort();
   },
   getMigrationName(name) {
     return name;

@@ -5,6 +5,7 @@ export type ConsentRow = {
   client_id: string;
   scopes: string[];
   resource_scopes: Record<string, string>;
+  org_id: string | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -19,11 +20,11 @@ export function createConsentQueries(knex: Knex) {
     async listForAccount(accountId: string): Promise<ConsentRow[]> {
       return knex<ConsentRow>('consents').where({ account_id: accountId }).orderBy('updated_at', 'desc');
     },
-    async upsert(row: Pick<ConsentRow, 'account_id' | 'client_id' | 'scopes' | 'resource_scopes'>) {
+    async upsert(row: Pick<ConsentRow, 'account_id' | 'client_id' | 'scopes' | 'resource_scopes' | 'org_id'>) {
       await knex('consents')
         .insert({ ...row, resource_scopes: JSON.stringify(row.resource_scopes) })
         .onConflict(['account_id', 'client_id'])
-        .merge({ scopes: row.scopes, resource_scopes: JSON.stringify(row.resource_scopes), updated_at: new Date() });
+        .merge({ scopes: row.scopes, resource_scopes: JSON.stringify(row.resource_scopes), org_id: row.org_id, updated_at: new Date() });
     },
     async delete(accountId: string, clientId: string, db: Knex = knex): Promise<number> {
       return db('consents').where({ account_id: accountId, client_id: clientId }).delete();

@@ -26,8 +26,9 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
       let status = 500;
       let code = 'server_error';
       let message = 'something went wrong on our side';
+      let details: unknown;
       if (err instanceof LatchError) {
-        ({ status, code, message } = err);
+        ({ status, code, message, details } = err);
       } else if (isDatabaseUnavailable(err)) {
         status = 503;
         code = 'unavailable';
@@ -47,7 +48,7 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
         ctx.type = 'html';
         ctx.body = deps.renderer.render('pages/error', { title: 'Something went wrong', message, code });
       } else {
-        ctx.body = { error: code, message };
+        ctx.body = details && typeof details === 'object' ? { error: code, message, ...details } : { error: code, message };
       }
     }
   };

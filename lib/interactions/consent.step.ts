@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { AccountService } from '../accounts/accounts.service.js';
 import type { ClientQueries } from '../clients/clients.queries.js';
 import type { ConsentService } from '../consents/consents.service.js';
+import type { OrgService } from '../orgs/orgs.service.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { finishInteraction, InteractionExpired, type Interaction } from './interaction-context.js';
@@ -25,17 +26,21 @@ export function createConsentStep(deps: {
   consents: ConsentService;
   clients: ClientQueries;
   resources: ResourceService;
+  orgs: OrgService;
 }) {
-  const { provider, renderer, accounts, consents, clients, resources } = deps;
+  const { provider, renderer, accounts, consents, clients, resources, orgs } = deps;
 
   return {
     async show(ctx: Koa.Context, interaction: Interaction) {
       const details = interaction.prompt.details as ConsentDetails;
       const clientId = String(interaction.params.client_id);
-      const [client, row, account] = await Promise.all([
+      const accountId = interaction.session!.accountId;
+      const [client, row, account, organizations, remembered] = await Promise.all([
         provider.Client.find(clientId),
         clients.find(clientId),
-        accounts.findById(interaction.session!.accountId),
+        accounts.findById(accountId),
+        orgs.list(accountId),
+        consents.find(accountId, clientId),
       ]);
       if (!client || !account) throw new InteractionExpired();
       const resourceList = await Promise.all(
@@ -58,6 +63,9 @@ export function createConsentStep(deps: {
         scopes: (details.missingOIDCScope ?? []).map((s) => SCOPE_DESCRIPTIONS[s] ?? s),
         resources: resourceList,
         links,
+        // with several organizations the person picks the one this app acts for
+        organizations: organizations.length > 1 ? organizations : [],
+        selectedOrg: remembered?.orgId ?? organizations.find((o) => o.active)?.id,
       });
     },
 
@@ -73,8 +81,11 @@ export function createConsentStep(deps: {
       if (details.missingOIDCScope?.length) grant.addOIDCScope(details.missingOIDCScope.join(' '));
       if (details.missingOIDCClaims?.length) grant.addOIDCClaims(details.missingOIDCClaims);
       for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+      const chosenOrg = field(ctx.request.body, 'org', 64);
+      // only an organization the person belongs to; anything else is ignored, not trusted
+      const orgId = chosenOrg && (await orgs.list(accountId)).some((o) => o.id === chosenOrg) ? chosenOrg : undefined;
       const grantId = await grant.save();
-      await consents.remember(accountId, clientId, { scopes: details.missingOIDCScope ?? [], resourceScopes: details.missingResourceScopes ?? {} });
+      await consents.remember(accountId, clientId, { scopes: details.missingOIDCScope ?? [], resourceScopes: details.missingResourceScopes ?? {}, orgId });
       await finishInteraction(provider, ctx, { consent: { grantId } }, true);
     },
   };

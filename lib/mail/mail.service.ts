@@ -7,13 +7,14 @@ import type { Renderer } from '../views/renderer.js';
  * included, is written to the log so a local user can still finish the flow.
  * Each mail has a text and an HTML template in views/mail/.
  */
-export type MailTemplate = 'verify-email' | 'reset-password' | 'password-changed' | 'account-exists';
+export type MailTemplate = 'verify-email' | 'reset-password' | 'password-changed' | 'account-exists' | 'invitation';
 
 const SUBJECTS: Record<MailTemplate, string> = {
   'verify-email': 'Confirm your e-mail address',
   'reset-password': 'Reset your password',
   'password-changed': 'Your password was changed',
   'account-exists': 'You already have an account',
+  invitation: 'You are invited to an organization',
 };
 
 export type MailService = ReturnType<typeof createMailService>;

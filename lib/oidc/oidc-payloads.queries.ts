@@ -70,6 +70,18 @@ export function createOidcPayloadQueries(knex: Knex) {
       return db('oidc_payloads').where({ account_id: accountId }).delete();
     },
 
+    async deleteForAccountAndClient(accountId: string, clientId: string, db: Knex = knex) {
+      return db('oidc_payloads').where({ account_id: accountId, client_id: clientId }).delete();
+    },
+
+    async sessionsOf(accountId: string) {
+      return table().select('id', 'payload', 'expires_at').where({ model: 'Session', account_id: accountId }).andWhere(notExpired);
+    },
+
+    async deleteSession(accountId: string, uid: string) {
+      return table().where({ model: 'Session', account_id: accountId, uid }).delete();
+    },
+
     /** Deletes up to `batchSize` expired rows; returns how many went. Short statements, no table lock. */
     async deleteExpiredBatch(batchSize: number): Promise<number> {
       const result = await knex.raw(

@@ -1,6 +1,7 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config/config.js';
 import type { KeyMaterial } from '../keys/keys.service.js';
+import { ACR_VALUES, createInteractionPolicy } from '../mfa/authentication-context.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { enforceClientPolicy, POLICY_TRIGGER_PROPERTY } from './client-policy.js';
@@ -23,6 +24,8 @@ export type ProviderDeps = {
   renderer: Renderer;
   findAccount: Configuration['findAccount'];
   loadExistingGrant: Configuration['loadExistingGrant'];
+  /** the organization a person's token acts for, with their role in it */
+  orgForToken: (accountId: string, clientId: string | undefined) => Promise<{ orgId: string; role: string } | undefined>;
   throttle: ThrottleService;
 };
 
@@ -51,6 +54,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     adapter: deps.adapter,
     findAccount: deps.findAccount,
     loadExistingGrant: deps.loadExistingGrant,
+    // tokens name the organization they act for (org_id) and the person's role in it
+    async extraTokenClaims(_ctx, token) {
+      const accountId = (token as { accountId?: string }).accountId;
+      if (!accountId) return undefined;
+      const org = await deps.orgForToken(accountId, token.clientId);
+      return org ? { org_id: org.orgId, org_role: org.role } : undefined;
+    },
     jwks: keys.jwks as Configuration['jwks'],
     cookies: {
       keys: keys.cookieKeys,
@@ -59,6 +69,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     routes: PROTOCOL_ROUTES,
     scopes: SUPPORTED_SCOPES,
+    // how a person signed in (lib/mfa/authentication-context.ts); acr_values asks for a level
+    acrValues: ACR_VALUES,
     claims: {
       // amr/acr ride with openid so every ID token says how the person authenticated
       openid: ['sub', 'amr', 'acr'],
@@ -86,6 +98,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     interactions: {
+      // oidc-provider's policy plus step-up for acr_values and LATCH_MFA=required
+      policy: createInteractionPolicy({ mfa: config.mfa }),
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
     },
     rotateRefreshToken(ctx) {
