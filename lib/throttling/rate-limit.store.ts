@@ -16,7 +16,9 @@ export function knexRateLimitClient(knex: Knex) {
       });
       const result = await knex.raw(sql, values as Knex.RawBinding[]);
       const rows = (result.rows ?? []) as unknown[];
-      return { rows, rowCount: result.rowCount ?? rows.length };
+      // PGlite reports rowCount 0 for a SELECT that returned rows; the limiter's get() reads
+      // rowCount 0 as "no counter", which would let every throttled sign-in through
+      return { rows, rowCount: rows.length || (result.rowCount ?? 0) };
     },
   };
 }
