@@ -2,17 +2,19 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import { AccountError, type AccountService } from '../accounts/accounts.service.js';
 import type { Config } from '../config/config.js';
+import { passwordOnly } from '../mfa/authentication-context.js';
+import type { MfaService } from '../mfa/mfa.service.js';
 import { Throttled } from '../throttling/throttle.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { finishInteraction, type Interaction } from './interaction-context.js';
 import { field, renderPage } from './page.js';
 
-/** The sign-in step: e-mail and password. */
-export function createLoginStep(deps: { provider: Provider; renderer: Renderer; accounts: AccountService; config: Config }) {
-  const { provider, renderer, accounts, config } = deps;
+/** The sign-in step: e-mail and password, then a second factor when the account has one. */
+export function createLoginStep(deps: { provider: Provider; renderer: Renderer; accounts: AccountService; config: Config; mfa: MfaService }) {
+  const { provider, renderer, accounts, config, mfa } = deps;
 
   function show(ctx: Koa.Context, interaction: Interaction, clientName: string, extra: { email?: string; error?: string; notice?: string } = {}, status = 200) {
-    renderPage(ctx, renderer, 'pages/login', { uid: interaction.uid, clientName, signupAllowed: config.signup === 'open', ...extra }, status);
+    renderPage(ctx, renderer, 'pages/login', { uid: interaction.uid, clientName, signupAllowed: config.signup === 'open', passkeys: config.mfa !== 'off', ...extra }, status);
   }
 
   return {
@@ -23,7 +25,13 @@ export function createLoginStep(deps: { provider: Provider; renderer: Renderer; 
       const password = field(ctx.request.body, 'password', 4096);
       try {
         const account = await accounts.authenticate({ email, password }, { ip: ctx.ip });
-        await finishInteraction(provider, ctx, { login: { accountId: account.id, amr: ['pwd'], remember: true } });
+        // an account with a second factor (or one that must enrol) is not signed in yet
+        const next = await mfa.afterPassword(interaction.uid, account.id, interaction.params.acr_values);
+        if (next !== 'done') {
+          ctx.status = 303;
+          return ctx.redirect(`/interaction/${interaction.uid}/${next === 'enrol' ? 'mfa/enrol' : 'mfa'}`);
+        }
+        await finishInteraction(provider, ctx, { login: { accountId: account.id, ...passwordOnly(), remember: true } });
       } catch (err) {
         if (err instanceof Throttled) {
           ctx.set('Retry-After', String(err.retryAfterSeconds));

@@ -1,0 +1,258 @@
+import type { Knex } from 'knex';
+import { normalizeEmail, type AccountService } from '../accounts/accounts.service.js';
+import type { Sealer } from '../crypto/seal.js';
+import type { ThrottleService } from '../throttling/throttle.service.js';
+import {
+  MULTI_FACTOR_LEVEL,
+  passkeyAlone,
+  requestedLevel,
+  withSecondFactor,
+  type LoginContext,
+  type SecondFactorMethod,
+} from './authentication-context.js';
+import { MfaError } from './mfa-errors.js';
+import type { MfaQueries } from './mfa.queries.js';
+import { createPasskeyService } from './passkeys.service.js';
+import { createRecoveryCodeService } from './recovery-codes.service.js';
+import { createTotpService, TOTP } from './totp.service.js';
+
+/**
+ * Second factors as a whole: which an account has, and the sign-in rules around them.
+ *
+ * A sign-in whose password was right but whose second factor is pending is a row keyed by the
+ * interaction uid (never a hidden form field); oidc-provider binds the interaction to the
+ * browser by cookie. It lives ten minutes and is spent (deleted) when the sign-in finishes.
+ *
+ * Wrong TOTP and recovery codes count in the same per-account throttle as wrong passwords
+ * (SECURITY.md D.26). They also count under a second key that only a completed second factor
+ * clears — otherwise someone who knows the password could reset the counter with it between
+ * guesses at the code.
+ */
+export const PENDING_SIGN_IN_TTL_SECONDS = 10 * 60;
+
+export type MfaMode = 'optional' | 'required' | 'off';
+export type SignedIn = LoginContext & { accountId: string };
+export type NextStep = 'done' | 'second-factor' | 'enrol';
+
+const secondFactorKey = (accountId: string) => `second-factor:${accountId}`;
+
+export type MfaService = ReturnType<typeof createMfaService>;
+
+export function createMfaService(deps: {
+  knex: Knex;
+  queries: MfaQueries;
+  sealer: Sealer;
+  throttle: ThrottleService;
+  accounts: AccountService;
+  issuer: string;
+  mode: MfaMode;
+  log?: { debug(obj: object, msg: string): void };
+}) {
+  const { knex, queries, throttle, accounts, mode } = deps;
+  const issuerHost = new URL(deps.issuer).host;
+  const totp = createTotpService({ knex, queries, sealer: deps.sealer, issuerName: `Latch (${issuerHost})` });
+  const passkeys = createPasskeyService({ queries, issuer: deps.issuer, rpName: `Latch (${issuerHost})`, log: deps.log });
+  const recoveryCodes = createRecoveryCodeService({ knex, queries });
+
+  async function throttleKeysOf(accountId: string): Promise<string[]> {
+    const account = await accounts.findById(accountId);
+    return account ? [normalizeEmail(account.email).slice(0, 320), secondFactorKey(accountId)] : [secondFactorKey(accountId)];
+  }
+
+  async function checkThrottle(accountId: string, ip: string) {
+    for (const key of await throttleKeysOf(accountId)) await throttle.checkSignIn(key, ip);
+  }
+
+  async function recordFailure(accountId: string, ip: string) {
+    for (const key of await throttleKeysOf(accountId)) await throttle.recordSignInFailure(key, ip);
+  }
+
+  async function recordSuccess(accountId: string) {
+    for (const key of await throttleKeysOf(accountId)) await throttle.recordSignInSuccess(key);
+  }
+
+  async function livePendingSignIn(interactionUid: string) {
+    const pending = await queries.findPendingSignIn(interactionUid);
+    if (!pending) throw MfaError.expired();
+    return pending;
+  }
+
+  /**
+   * Enrolling during sign-in is only for an account with no second factor yet: otherwise a
+   * password alone could replace the factor it is being asked for.
+   */
+  async function pendingEnrolment(interactionUid: string) {
+    const pending = await livePendingSignIn(interactionUid);
+    if (pending.enrolled_method || (await hasSecondFactor(pending.account_id))) {
+      throw new MfaError('second_factor_exists', 'This account already has a second factor. Use it to sign in.', 403);
+    }
+    return pending;
+  }
+
+  /** Ends the pending sign-in (once) and says how the person authenticated. */
+  async function finish(interactionUid: string, method: SecondFactorMethod): Promise<SignedIn> {
+    const pending = await queries.takePendingSignIn(interactionUid);
+    if (!pending) throw MfaError.expired();
+    return { accountId: pending.account_id, ...withSecondFactor(pending.amr, method) };
+  }
+
+  async function factorsOf(accountId: string) {
+    const [app, keys, remainingRecoveryCodes] = await Promise.all([totp.describe(accountId), passkeys.list(accountId), recoveryCodes.remaining(accountId)]);
+    return { totp: app, passkeys: keys, remainingRecoveryCodes };
+  }
+
+  const hasSecondFactor = async (accountId: string) => (await totp.isEnrolled(accountId)) || (await passkeys.hasAny(accountId));
+
+  /** New recovery codes when the account has none left (its first factor); else undefined. */
+  async function recoveryCodesAfterEnrolment(accountId: string): Promise<string[] | undefined> {
+    return (await recoveryCodes.remaining(accountId)) === 0 ? recoveryCodes.regenerate(accountId) : undefined;
+  }
+
+  return {
+    mode,
+    totp,
+    passkeys,
+    recoveryCodes,
+    factorsOf,
+    hasSecondFactor,
+
+    /**
+     * After a correct password: finish now, ask for the second factor the account has, or —
+     * when LATCH_MFA=required or the app asked for acr urn:latch:acr:mfa — enrol one first.
+     */
+    async afterPassword(interactionUid: string, accountId: string, acrValues: unknown): Promise<NextStep> {
+      if (mode === 'off') return 'done';
+      let next: NextStep = 'done';
+      if (await hasSecondFactor(accountId)) next = 'second-factor';
+      else if (mode === 'required' || requestedLevel(acrValues) >= MULTI_FACTOR_LEVEL) next = 'enrol';
+      if (next !== 'done') {
+        await queries.upsertPendingSignIn({
+          interaction_uid: interactionUid,
+          account_id: accountId,
+          amr: ['pwd'],
+          expires_at: new Date(Date.now() + PENDING_SIGN_IN_TTL_SECONDS * 1000),
+        });
+      }
+      return next;
+    },
+
+    pendingSignIn: livePendingSignIn,
+
+    /** The second step with an authenticator app code. Throws Throttled or MfaError. */
+    async verifyTotp(interactionUid: string, code: string, ip: string): Promise<SignedIn> {
+      const pending = await livePendingSignIn(interactionUid);
+      await checkThrottle(pending.account_id, ip);
+      if (!(await totp.verify(pending.account_id, code))) {
+        await recordFailure(pending.account_id, ip);
+        throw MfaError.invalidCode();
+      }
+      await recordSuccess(pending.account_id);
+      return finish(interactionUid, 'otp');
+    },
+
+    /** The second step with a recovery code, which is spent. Throws Throttled or MfaError. */
+    async verifyRecoveryCode(interactionUid: string, code: string, ip: string): Promise<SignedIn> {
+      const pending = await livePendingSignIn(interactionUid);
+      await checkThrottle(pending.account_id, ip);
+      if (!(await recoveryCodes.consume(pending.account_id, code))) {
+        await recordFailure(pending.account_id, ip);
+        throw MfaError.invalidCode();
+      }
+      await recordSuccess(pending.account_id);
+      return finish(interactionUid, 'otp');
+    },
+
+    async secondFactorPasskeyOptions(interactionUid: string) {
+      const pending = await livePendingSignIn(interactionUid);
+      return passkeys.authenticationOptions('passkey-second-factor', interactionUid, pending.account_id);
+    },
+
+    /** The second step with one of the account's passkeys. */
+    async verifySecondFactorPasskey(interactionUid: string, response: unknown, ip: string): Promise<SignedIn> {
+      const pending = await livePendingSignIn(interactionUid);
+      await checkThrottle(pending.account_id, ip);
+      let method: SecondFactorMethod;
+      try {
+        ({ amr: method } = await passkeys.verifyAuthentication('passkey-second-factor', interactionUid, response, pending.account_id));
+      } catch (err) {
+        if (err instanceof MfaError) await recordFailure(pending.account_id, ip);
+        throw err;
+      }
+      await recordSuccess(pending.account_id);
+      return finish(interactionUid, method);
+    },
+
+    passwordlessOptions: (interactionUid: string) => passkeys.authenticationOptions('passkey-sign-in', interactionUid),
+
+    /** Sign-in with a passkey alone (discoverable credential, user verification required). */
+    async passwordlessSignIn(interactionUid: string, response: unknown, ip: string): Promise<SignedIn> {
+      let result: Awaited<ReturnType<typeof passkeys.verifyAuthentication>>;
+      try {
+        result = await passkeys.verifyAuthentication('passkey-sign-in', interactionUid, response);
+      } catch (err) {
+        if (err instanceof MfaError && err.accountId) await recordFailure(err.accountId, ip);
+        throw err;
+      }
+      await checkThrottle(result.accountId, ip);
+      const account = await accounts.findById(result.accountId);
+      if (!account || account.disabled || !result.userVerified) throw MfaError.passkeyFailed();
+      await recordSuccess(result.accountId);
+      return { accountId: result.accountId, ...passkeyAlone(result.amr) };
+    },
+
+    // ---- enrolment during sign-in (LATCH_MFA=required, or acr step-up without a factor)
+
+    async beginTotpEnrolment(interactionUid: string) {
+      const pending = await pendingEnrolment(interactionUid);
+      const account = await accounts.findById(pending.account_id);
+      if (!account) throw MfaError.expired();
+      return totp.beginEnrolment(account.id, account.email);
+    },
+
+    /** Confirms the new app with a code; returns the account's first recovery codes, to show once. */
+    async confirmTotpEnrolment(interactionUid: string, code: string): Promise<{ recoveryCodes: string[] }> {
+      const pending = await pendingEnrolment(interactionUid);
+      if (!(await totp.confirmEnrolment(pending.account_id, code))) throw MfaError.invalidCode();
+      await queries.markEnrolled(interactionUid, pending.account_id, 'otp');
+      return { recoveryCodes: await recoveryCodes.regenerate(pending.account_id) };
+    },
+
+    async passkeyEnrolmentOptions(interactionUid: string) {
+      const pending = await pendingEnrolment(interactionUid);
+      const account = await accounts.findById(pending.account_id);
+      if (!account) throw MfaError.expired();
+      return passkeys.registrationOptions(account, interactionUid);
+    },
+
+    async confirmPasskeyEnrolment(interactionUid: string, response: unknown, name: string): Promise<{ recoveryCodes: string[] }> {
+      const pending = await pendingEnrolment(interactionUid);
+      const created = await passkeys.verifyRegistration(pending.account_id, interactionUid, response, name);
+      await queries.markEnrolled(interactionUid, pending.account_id, created.amr);
+      return { recoveryCodes: await recoveryCodes.regenerate(pending.account_id) };
+    },
+
+    /** Finishes a sign-in whose factor was enrolled (and so proven) during it. */
+    async finishEnrolment(interactionUid: string): Promise<SignedIn> {
+      const pending = await livePendingSignIn(interactionUid);
+      if (!pending.enrolled_method) throw new MfaError('enrolment_required', 'Set up a second factor to continue.');
+      return finish(interactionUid, pending.enrolled_method as SecondFactorMethod);
+    },
+
+    recoveryCodesAfterEnrolment,
+
+    /** Removes every second factor and recovery code of an account. */
+    async removeAll(accountId: string) {
+      await knex.transaction(async (trx) => {
+        await queries.deleteTotp(accountId, trx);
+        for (const c of await queries.listCredentials(accountId, trx)) await queries.deleteCredential(accountId, c.id, trx);
+        await queries.deleteRecoveryCodes(accountId, trx);
+      });
+    },
+
+    /** Housekeeping for the prune job: expired challenges, pending sign-ins and enrolments. */
+    async deleteExpired() {
+      const stale = new Date(Date.now() - TOTP.pendingEnrolmentSeconds * 1000 * 4);
+      return (await queries.deleteExpired()) + (await queries.deleteStalePendingTotp(stale));
+    },
+  };
+}
