@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from '../config/config.js';
+import { MfaError } from '../mfa/mfa-errors.js';
 import type { MfaService } from '../mfa/mfa.service.js';
 import type { Renderer } from '../views/renderer.js';
 import type { Interaction } from './interaction-context.js';
@@ -63,6 +64,13 @@ export function createMfaEnrolStep(deps: { provider: Provider; renderer: Rendere
     try {
       showRecoveryCodes(ctx, interaction, (await confirm()).recoveryCodes);
     } catch (err) {
+      if (err instanceof MfaError && err.code === 'second_factor_exists') {
+        return renderPage(ctx, renderer, 'pages/message', {
+          title: 'Two-step verification is already on',
+          message: err.message,
+          link: { href: `/interaction/${interaction.uid}/mfa`, label: 'Continue' },
+        }, err.status);
+      }
       await renderFailure(ctx, renderer, interaction.uid, err, (error, status) => show(ctx, interaction, clientName, { error }, status));
     }
   }
