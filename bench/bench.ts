@@ -1,6 +1,7 @@
 import { compare, type LoadPlan } from './compare.js';
 import { createBenchDatabase, DEFAULT_SERVER_URL, describeServer, type BenchDatabase } from './database.js';
-import { runGrowth, type GrowthOutcome } from './growth.js';
+import { prepareGrowth, runGrowth, type GrowthSetup } from './growth.js';
+import { postgresPidsOf } from './measure/postgres-pids.js';
 import type { BenchOptions } from './options.js';
 import { scenarioReport } from './report/evaluate.js';
 import { commitInfo, machineInfo } from './report/machine.js';
@@ -31,19 +32,29 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     pacedS: options.pacedS,
     paced: true,
     sizes: { introspectionTokens: options.introspectionTokens, refreshChains: options.refreshChains },
+    quietWaitS: options.quietWaitS,
+    postgresPids: async () => [],
   };
   const cleanup: (() => Promise<unknown>)[] = [];
+  const benchDatabases = new Set<string>();
   let database: BenchDatabase | undefined;
   let seeded: SeededLatch | undefined;
 
   try {
     database = await createBenchDatabase(serverUrl, 'main');
     cleanup.push(() => database!.drop());
+    benchDatabases.add(database.name);
     const port = await freePort();
     const secret = newSecret();
     log(`seeding ${database.name} on ${describeServer(serverUrl)}: ${options.sizes.clients} clients, ${options.sizes.liveTokens} live tokens`);
+    const growthInput = { serverUrl, sizes: options.sizes, expiredRows: options.expiredRows, logLevel: options.latchLogLevel, benchDatabases };
+    if (selected('9')) log(`seeding the growth database alongside: the same plus ${options.expiredRows} expired rows`);
+    const growthSetupPromise = selected('9') ? prepareGrowth(growthInput) : undefined;
+    cleanup.push(async () => (await growthSetupPromise?.catch(() => undefined))?.close());
     seeded = await seedLatch({ databaseUrl: database.url, issuer: issuerFor(port), secret, sizes: options.sizes, salt: 'main' });
     cleanup.push(() => seeded!.close());
+    const growthSetup: GrowthSetup | undefined = await growthSetupPromise;
+    plan.postgresPids = postgresPidsOf(seeded.container.knex, () => [...benchDatabases]);
     const machine = await machineInfo(seeded.container.knex);
 
     const profileDir = `${options.outDir}/profiles-${startedAt.replace(/[:.]/g, '-')}`;
@@ -79,17 +90,13 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       scenarios.push(scenarioReport(entry, comparison, 'latch'));
     }
 
-    let growth: GrowthOutcome | undefined;
-    if (selected('9')) {
-      growth = await runGrowth({ serverUrl, sizes: options.sizes, expiredRows: options.expiredRows, rounds: options.rounds, logLevel: options.latchLogLevel, plan, emptyLatch: latchC, log });
-      scenarios.push(...growth.reports);
-    }
+    if (growthSetup) scenarios.push(...(await runGrowth(growthSetup, { rounds: options.rounds, plan, emptyLatch: latchC, log })));
 
     const servers: BenchReport['servers'] = {
       latch: { peakRssMb: round1(latch.peakRssMb()), endRssMb: round1(latch.rssMb()) },
       ceiling: { peakRssMb: round1(ceiling.peakRssMb()), endRssMb: round1(ceiling.rssMb()) },
       floor: { peakRssMb: round1(floor.peakRssMb()), endRssMb: round1(floor.rssMb()) },
-      ...(growth ? { 'latch (growth)': { peakRssMb: round1(growth.peakRssMb), endRssMb: round1(growth.endRssMb) } } : {}),
+      ...(growthSetup ? { 'latch (growth)': { peakRssMb: round1(growthSetup.child.peakRssMb()), endRssMb: round1(growthSetup.child.rssMb()) } } : {}),
     };
     const endRss = servers.latch!.endRssMb;
     const rssTarget: TargetResult = {
@@ -117,8 +124,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         latchLogLevel: options.latchLogLevel,
         databasePoolMax: DATABASE_POOL_MAX,
         databaseServer: describeServer(serverUrl),
+        quietWaitS: options.quietWaitS,
       },
-      seed: { main: seeded.fixture.notes, growth: growth?.seed ?? [], expiredRows: options.expiredRows },
+      seed: { main: seeded.fixture.notes, growth: growthSetup?.seed ?? [], expiredRows: options.expiredRows },
       servers,
       scenarios,
       targets: [...scenarios.flatMap((s) => (s.status === 'measured' ? s.targets : [])), rssTarget],

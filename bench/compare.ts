@@ -1,11 +1,12 @@
 import { runClosedLoop } from './measure/closed-loop.js';
 import { runOpenLoop } from './measure/open-loop.js';
-import { postgresCpuSince, snapshotPostgresCpu } from './measure/proc.js';
+import { cpuSince, machineBusySeconds, ownCpuSeconds, snapshotCpu } from './measure/proc.js';
+import { waitForQuiet } from './measure/quiet.js';
 import { mergeSamples, percentile, type LoadSample } from './measure/sample.js';
 import type { ContenderResult, Latency, Measurement, PacedMeasurement } from './report/model.js';
 import { basicAuth, form, parseJson, statusProblem } from './scenarios/requests.js';
 import type { FloorKind, Prepared, PrepareSizes, RequestSource, Scenario, Target } from './scenarios/types.js';
-import type { ServerChild } from './servers/child.js';
+import { serverPids, type ServerChild } from './servers/child.js';
 
 /**
  * Runs one scenario against several servers: prepare and pre-flight each, warm each up,
@@ -19,11 +20,25 @@ export type Contender = {
   hooks?: { beforeWindow?(): Promise<void>; afterWindow?(): Promise<void> };
 };
 
-export type LoadPlan = { connections: number; warmupS: number; windowS: number; pacedS: number; paced: boolean; sizes: PrepareSizes };
+export type LoadPlan = {
+  connections: number;
+  warmupS: number;
+  windowS: number;
+  pacedS: number;
+  paced: boolean;
+  sizes: PrepareSizes;
+  /** the PostgreSQL processes charged to the bench */
+  postgresPids(): Promise<number[]>;
+  /** wait up to this long before each window for other processes to go quiet (0 = never) */
+  quietWaitS: number;
+};
+
+const QUIET_THRESHOLD_CORES = 0.25;
 
 export type Comparison = { results: Map<string, ContenderResult>; paced?: PacedMeasurement | { unavailable: string } };
 
-type Window = { sample: LoadSample; cpuS: number; dbCpuS: number };
+/** otherCpuS: CPU the rest of the machine used meanwhile (not the server, PostgreSQL or the load generator). */
+type Window = { sample: LoadSample; cpuS: number; dbCpuS: number; otherCpuS: number };
 
 function floorPrepared(kind: FloorKind, target: Target): Prepared {
   if (kind === 'echo') {
@@ -67,6 +82,7 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
     cpuSecondsPer1k: perThousand(cpu),
     dbCpuSecondsPer1k: perThousand(dbCpu),
     peakRssMb: Number.isFinite(peakRssMb) ? round1(peakRssMb) : null,
+    otherCores: Math.round((windows.reduce((sum, w) => sum + w.otherCpuS, 0) / merged.durationS) * 100) / 100,
     rounds: windows.map((w) => {
       const latency = latencyOf(w.sample.latenciesMs);
       return { rps: round1(w.sample.ok / w.sample.durationS), p50: latency.p50, p99: latency.p99 };
@@ -76,13 +92,18 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
 
 async function measureWindow(contender: Contender, source: RequestSource, plan: LoadPlan): Promise<Window> {
   await contender.hooks?.beforeWindow?.();
+  if (plan.quietWaitS > 0) await waitForQuiet(async () => [...serverPids(), ...(await plan.postgresPids())], plan.quietWaitS, QUIET_THRESHOLD_CORES);
+  const pgPids = await plan.postgresPids();
   const cpuBefore = contender.child.cpuSeconds();
-  const dbBefore = snapshotPostgresCpu();
+  const dbBefore = snapshotCpu(pgPids);
+  const machineBefore = machineBusySeconds();
+  const ownBefore = ownCpuSeconds();
   const sample = await runClosedLoop(contender.target.url, source, { connections: plan.connections, durationS: plan.windowS });
   const cpuS = contender.child.cpuSeconds() - cpuBefore;
-  const dbCpuS = postgresCpuSince(dbBefore);
+  const dbCpuS = cpuSince(dbBefore, [...new Set([...pgPids, ...(await plan.postgresPids())])]);
+  const otherCpuS = Math.max(0, machineBusySeconds() - machineBefore - cpuS - dbCpuS - (ownCpuSeconds() - ownBefore));
   await contender.hooks?.afterWindow?.();
-  return { sample, cpuS, dbCpuS };
+  return { sample, cpuS, dbCpuS, otherCpuS };
 }
 
 export async function compare(scenario: Scenario, contenders: Contender[], plan: LoadPlan, log: (line: string) => void): Promise<Comparison> {
@@ -122,7 +143,10 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
       const window = await measureWindow(contender, prepared.source, plan);
       windows.get(contender.target.label)!.push(window);
       const latency = latencyOf(window.sample.latenciesMs);
-      log(`  ${contender.target.label.padEnd(12)} round ${round + 1}: ${(window.sample.ok / window.sample.durationS).toFixed(0)} req/s, p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${window.sample.non2xx}`);
+      log(
+        `  ${contender.target.label.padEnd(12)} round ${round + 1}: ${(window.sample.ok / window.sample.durationS).toFixed(0)} req/s, ` +
+          `p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${window.sample.non2xx}, other processes ${(window.otherCpuS / window.sample.durationS).toFixed(2)} cores`,
+      );
     }
   }
   for (const { contender } of ready) {
@@ -139,14 +163,14 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
   const latency = latencyOf(sample.latenciesMs);
-  log(`  ${latch.contender.target.label.padEnd(12)} at 70 % (${rate} req/s): p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${sample.non2xx}`);
+  log(`  ${latch.contender.target.label.padEnd(12)} at 70 % (${rate} req/s): p50 ${latency.p50} ms, p99 ${latency.p99} ms, statuses ${JSON.stringify(sample.statusCounts)}`);
   return {
     results,
     paced: {
       targetRps: rate,
       achievedRps: Math.round((sample.ok / sample.durationS) * 10) / 10,
       latencyMs: latency,
-      errors: { non2xx: sample.non2xx, socket: sample.errors, timeouts: sample.timeouts },
+      errors: { non2xx: sample.non2xx, socket: sample.errors, timeouts: sample.timeouts, statusCounts: sample.statusCounts },
     },
   };
 }

@@ -7,6 +7,7 @@ import type { TargetRule } from './scenarios/types.js';
 import { seedLatch, type SeedSizes, type SeededLatch } from './seed/fixture.js';
 import type { SeedNote } from './seed/optional-tables.js';
 import { countExpiredRows, insertPayloadRows } from './seed/payload-rows.js';
+import { settleDatabase } from './seed/settle.js';
 import type { ServerChild } from './servers/child.js';
 import { freePort } from './servers/ports.js';
 import { issuerFor, latchContender, newSecret, startLatchProcess } from './servers/start.js';
@@ -24,75 +25,90 @@ const GROWTH_TARGETS: TargetRule[] = [
   { metric: 'p99', against: EMPTY_LABEL, atMost: 1.1 },
 ];
 
-export type GrowthInput = {
+export type GrowthSetup = {
+  seeded: SeededLatch;
+  child: ServerChild;
+  seed: SeedNote[];
+  expiredRows: number;
+  close(): Promise<void>;
+};
+
+/** Creates, seeds and starts the growth Latch; run before any measurement. */
+export async function prepareGrowth(input: {
   serverUrl: string;
   sizes: SeedSizes;
   expiredRows: number;
-  rounds: number;
   logLevel: string;
-  plan: LoadPlan;
-  emptyLatch: Contender;
-  log(line: string): void;
-};
-
-export type GrowthOutcome = { reports: ScenarioReport[]; seed: SeedNote[]; peakRssMb: number; endRssMb: number };
-
-export async function runGrowth(input: GrowthInput): Promise<GrowthOutcome> {
+  /** names of the bench's databases, whose PostgreSQL backends count as the bench's */
+  benchDatabases: Set<string>;
+}): Promise<GrowthSetup> {
   let database: BenchDatabase | undefined;
   let seeded: SeededLatch | undefined;
   let child: ServerChild | undefined;
-  try {
-    database = await createBenchDatabase(input.serverUrl, 'growth');
-    const port = await freePort();
-    const secret = newSecret();
-    input.log(`growth: seeding ${input.sizes.clients} clients, ${input.sizes.liveTokens} live tokens and ${input.expiredRows} expired rows`);
-    seeded = await seedLatch({ databaseUrl: database.url, issuer: issuerFor(port), secret, sizes: input.sizes, salt: 'growth' });
-    const knex = seeded.container.knex;
-    const expired = await insertPayloadRows(knex, { count: input.expiredRows, clientIds: [...seeded.fixture.machines, ...seeded.fixture.apps].map((c) => c.clientId), accountIds: seeded.fixture.accountIds, expired: true, salt: 'expired-0' });
-    await knex.raw('ANALYZE oidc_payloads');
-    const seed: SeedNote[] = [...seeded.fixture.notes, { table: 'oidc_payloads', status: 'seeded', rows: expired, note: 'expired rows (the backlog), topped up before each window' }];
-
-    child = await startLatchProcess({ name: 'latch-growth', databaseUrl: database.url, port, secret, logLevel: input.logLevel });
-    const growthChild = child;
-    const expiredAtStart: number[] = [];
-    let pruned = 0;
-    let topUps = 0;
-    const growth: Contender = {
-      ...latchContender(GROWTH_LABEL, growthChild, seeded, input.rounds),
-      hooks: {
-        async beforeWindow() {
-          const present = await countExpiredRows(knex);
-          if (present < input.expiredRows) {
-            topUps += 1;
-            await insertPayloadRows(knex, { count: input.expiredRows - present, clientIds: seeded!.fixture.machines.map((c) => c.clientId), accountIds: seeded!.fixture.accountIds, expired: true, salt: `expired-${topUps}` });
-          }
-          expiredAtStart.push(await countExpiredRows(knex));
-          await growthChild.call('prune-start');
-        },
-        async afterWindow() {
-          pruned += (await growthChild.call<{ deleted: number }>('prune-stop')).deleted;
-        },
-      },
-    };
-    const empty: Contender = { ...input.emptyLatch, target: { ...input.emptyLatch.target, label: EMPTY_LABEL }, rounds: input.rounds };
-
-    const reports: ScenarioReport[] = [];
-    for (const scenario of GROWTH_SCENARIOS) {
-      const id = growthId(scenario);
-      input.log(`scenario ${id}: ${scenario.title}, with the backlog`);
-      expiredAtStart.length = 0;
-      pruned = 0;
-      const comparison = await compare(scenario, [growth, empty], { ...input.plan, paced: false }, input.log);
-      reports.push(
-        scenarioReport({ id, title: `growth: ${scenario.title}`, targets: GROWTH_TARGETS }, comparison, GROWTH_LABEL, {
-          growth: { expiredRowsAtStart: [...expiredAtStart], prunedDuringWindows: pruned },
-        }),
-      );
-    }
-    return { reports, seed, peakRssMb: growthChild.peakRssMb(), endRssMb: growthChild.rssMb() };
-  } finally {
+  const close = async () => {
     await child?.stop();
     await seeded?.close();
     await database?.drop();
+  };
+  try {
+    database = await createBenchDatabase(input.serverUrl, 'growth');
+    input.benchDatabases.add(database.name);
+    const port = await freePort();
+    const secret = newSecret();
+    seeded = await seedLatch({ databaseUrl: database.url, issuer: issuerFor(port), secret, sizes: input.sizes, salt: 'growth' });
+    const clientIds = [...seeded.fixture.machines, ...seeded.fixture.apps].map((c) => c.clientId);
+    const expired = await insertPayloadRows(seeded.container.knex, { count: input.expiredRows, clientIds, accountIds: seeded.fixture.accountIds, expired: true, salt: 'expired-0' });
+    await settleDatabase(seeded.container.knex);
+    child = await startLatchProcess({ name: 'latch-growth', databaseUrl: database.url, port, secret, logLevel: input.logLevel });
+    const seed: SeedNote[] = [
+      ...seeded.fixture.notes,
+      { table: 'oidc_payloads', status: 'seeded', rows: expired, note: 'expired rows (the backlog), topped up before each window' },
+    ];
+    return { seeded, child, seed, expiredRows: input.expiredRows, close };
+  } catch (err) {
+    await close();
+    throw err;
   }
+}
+
+export async function runGrowth(setup: GrowthSetup, input: { rounds: number; plan: LoadPlan; emptyLatch: Contender; log(line: string): void }): Promise<ScenarioReport[]> {
+  const { seeded, child } = setup;
+  const knex = seeded.container.knex;
+  const expiredAtStart: number[] = [];
+  let pruned = 0;
+  let topUps = 0;
+  const growth: Contender = {
+    ...latchContender(GROWTH_LABEL, child, seeded, input.rounds),
+    hooks: {
+      async beforeWindow() {
+        const present = await countExpiredRows(knex);
+        if (present < setup.expiredRows) {
+          topUps += 1;
+          const clientIds = seeded.fixture.machines.map((c) => c.clientId);
+          await insertPayloadRows(knex, { count: setup.expiredRows - present, clientIds, accountIds: seeded.fixture.accountIds, expired: true, salt: `expired-${topUps}` });
+        }
+        expiredAtStart.push(await countExpiredRows(knex));
+        await child.call('prune-start');
+      },
+      async afterWindow() {
+        pruned += (await child.call<{ deleted: number }>('prune-stop')).deleted;
+      },
+    },
+  };
+  const empty: Contender = { ...input.emptyLatch, target: { ...input.emptyLatch.target, label: EMPTY_LABEL }, rounds: input.rounds };
+
+  const reports: ScenarioReport[] = [];
+  for (const scenario of GROWTH_SCENARIOS) {
+    const id = growthId(scenario);
+    input.log(`scenario ${id}: ${scenario.title}, with ${setup.expiredRows} expired rows and the prune job running`);
+    expiredAtStart.length = 0;
+    pruned = 0;
+    const comparison = await compare(scenario, [growth, empty], { ...input.plan, paced: false }, input.log);
+    reports.push(
+      scenarioReport({ id, title: `growth: ${scenario.title}`, targets: GROWTH_TARGETS }, comparison, GROWTH_LABEL, {
+        growth: { expiredRowsAtStart: [...expiredAtStart], prunedDuringWindows: pruned },
+      }),
+    );
+  }
+  return reports;
 }

@@ -41,37 +41,36 @@ export const peakRssMb = (pid: number) => statusField(pid, 'VmHWM');
 /** Current resident set size (VmRSS) in MiB. */
 export const rssMb = (pid: number) => statusField(pid, 'VmRSS');
 
-/** Every PostgreSQL server process on this machine (postmaster, backends, WAL writer…). */
-export function postgresPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
-
 /**
- * CPU seconds spent by all PostgreSQL processes between two snapshots. Backends that start
- * during the window count from zero; ones that end during it are lost (short-lived only).
+ * CPU seconds of a set of processes between two snapshots (PostgreSQL backends, say).
+ * Processes that start during the window count from zero; ones that end during it are lost.
  */
 export type CpuSnapshot = Map<number, number>;
 
-export function snapshotPostgresCpu(): CpuSnapshot {
+export function snapshotCpu(pids: number[]): CpuSnapshot {
   const snapshot: CpuSnapshot = new Map();
-  for (const pid of postgresPids()) {
+  for (const pid of pids) {
     const seconds = cpuSeconds(pid);
     if (seconds !== undefined) snapshot.set(pid, seconds);
   }
   return snapshot;
 }
 
-export function postgresCpuSince(before: CpuSnapshot): number {
+export function cpuSince(before: CpuSnapshot, pids: number[]): number {
   let total = 0;
-  for (const [pid, seconds] of snapshotPostgresCpu()) total += seconds - (before.get(pid) ?? 0);
+  for (const [pid, seconds] of snapshotCpu(pids)) total += seconds - (before.get(pid) ?? 0);
   return total;
+}
+
+/** CPU seconds all processes on the machine have used (the busy part of /proc/stat). */
+export function machineBusySeconds(): number {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** CPU seconds of this process (the load generator). */
+export function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }

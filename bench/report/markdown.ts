@@ -10,6 +10,7 @@ const rps = (m: Measurement) => num(m.rps);
 const lat = (m: Measurement) => `${num(m.latencyMs.p50, 1)} / ${num(m.latencyMs.p99, 1)}`;
 const failures = (m: Measurement) => String(m.errors.non2xx + m.errors.socket + m.errors.timeouts);
 const cpu = (m: Measurement) => num(m.cpuSecondsPer1k, 3);
+const other = (m: Measurement) => num(m.otherCores, 2);
 
 function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -35,6 +36,7 @@ function mainRow(s: Measured): string[] {
     paced,
     `${latchCpu} · ${fig(ceiling, cpu)} · ${fig(floor, cpu)}`,
     `${fig(latch, failures)} · ${fig(ceiling, failures)} · ${fig(floor, failures)}`,
+    `${fig(latch, other)} · ${fig(ceiling, other)} · ${fig(floor, other)}`,
   ];
 }
 
@@ -51,6 +53,7 @@ function growthRow(s: Measured): string[] {
     num(s.ratios['empty table']?.p99, 2),
     s.growth ? `${s.growth.prunedDuringWindows}` : '—',
     s.growth ? s.growth.expiredRowsAtStart.join(', ') : '—',
+    `${fig(empty, other)} · ${fig(s.latch, other)}`,
   ];
 }
 
@@ -66,12 +69,14 @@ export function renderMarkdown(report: BenchReport): string {
     `Commit ${report.commit.sha.slice(0, 12)}${report.commit.dirty ? ' (working tree has uncommitted changes)' : ''}; ${report.machine.cpus} × ${report.machine.cpuModel}, ` +
       `Node ${report.machine.node}, ${report.machine.postgres}, oidc-provider ${report.machine.oidcProvider}. ` +
       `${st.connections} keep-alive connections, ${st.warmupS} s warm-up, ${st.rounds} × ${st.windowS} s measured windows per server ` +
-      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s. Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.`,
+      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s. Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
+      (st.quietWaitS ? ` Before each window the bench waited up to ${st.quietWaitS} s for other processes to use under 0.25 cores.` : ''),
     '',
-    'req/s counts 2xx responses. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. Order in the cells: Latch · ceiling · floor.',
+    'req/s counts 2xx responses. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. ' +
+      `"Other load" is the CPU other processes on the machine used meanwhile, in cores (noise; the machine has ${report.machine.cpus}). Order in the cells: Latch · ceiling · floor.`,
     '',
     table(
-      ['#', 'scenario', 'Latch req/s', 'ceiling req/s', 'floor req/s', 'Latch ÷ ceiling', 'Latch ÷ floor', 'p50 / p99 ms', 'Latch p99 @ 70 %', 'CPU-s / 1k', 'non-2xx + errors'],
+      ['#', 'scenario', 'Latch req/s', 'ceiling req/s', 'floor req/s', 'Latch ÷ ceiling', 'Latch ÷ floor', 'p50 / p99 ms', 'Latch p99 @ 70 %', 'CPU-s / 1k', 'non-2xx + errors', 'other load (cores)'],
       main.map(mainRow),
     ),
   ];
@@ -83,7 +88,7 @@ export function renderMarkdown(report: BenchReport): string {
       '',
       `## Growth: ${report.seed.expiredRows.toLocaleString('en')} expired rows in oidc_payloads, prune job running`,
       '',
-      table(['#', 'scenario', 'empty req/s', 'growth req/s', 'growth ÷ empty', 'empty p50 / p99', 'growth p50 / p99', 'p99 ratio', 'rows pruned meanwhile', 'expired rows at each window start'], growth.map(growthRow)),
+      table(['#', 'scenario', 'empty req/s', 'growth req/s', 'growth ÷ empty', 'empty p50 / p99', 'growth p50 / p99', 'p99 ratio', 'rows pruned meanwhile', 'expired rows at each window start', 'other load (cores)'], growth.map(growthRow)),
     );
   }
   parts.push(

@@ -15,6 +15,8 @@ export type Measurement = {
   dbCpuSecondsPer1k: number | null;
   /** VmHWM of the server process after its last window */
   peakRssMb: number | null;
+  /** average CPU cores used by other processes on the machine during the windows (noise) */
+  otherCores: number;
   rounds: { rps: number; p50: number | null; p99: number | null }[];
 };
 
@@ -22,7 +24,7 @@ export type PacedMeasurement = {
   targetRps: number;
   achievedRps: number;
   latencyMs: Latency;
-  errors: { non2xx: number; socket: number; timeouts: number };
+  errors: { non2xx: number; socket: number; timeouts: number; statusCounts: Record<string, number> };
 };
 
 export type ContenderResult =
@@ -71,6 +73,7 @@ export type BenchReport = {
     latchLogLevel: string;
     databasePoolMax: number;
     databaseServer: string;
+    quietWaitS: number;
   };
   seed: { main: SeedNote[]; growth: SeedNote[]; expiredRows: number };
   servers: Record<string, { peakRssMb: number | null; endRssMb: number | null }>;

@@ -9,6 +9,7 @@ import type { CeilingInput, CeilingResource } from '../servers/ceiling-config.js
 import { seedClients, type Credential } from './clients.js';
 import { seedAccounts, seedApiKeys, type SeedNote } from './optional-tables.js';
 import { insertPayloadRows } from './payload-rows.js';
+import { settleDatabase } from './settle.js';
 import { mintRefreshTokens, type RefreshTokenOwner } from './refresh-tokens.js';
 
 /**
@@ -63,7 +64,7 @@ export async function seedLatch(options: { databaseUrl: string; issuer: string; 
   const apiKeys = await seedApiKeys(db.knex, options.sizes.apiKeys);
   const clientIds = [...machines, ...apps].map((c) => c.clientId);
   const liveTokens = await insertPayloadRows(db.knex, { count: options.sizes.liveTokens, clientIds, accountIds: accounts.accountIds, expired: false, salt: options.salt });
-  await db.knex.raw('ANALYZE');
+  await settleDatabase(db.knex);
 
   const notes: SeedNote[] = [
     { table: 'clients', status: 'seeded', rows: clientIds.length, note: `${machines.length} client_credentials, ${apps.length} code + refresh` },

@@ -16,6 +16,10 @@ export type ServerChild = {
 };
 
 const serversDir = path.dirname(fileURLToPath(import.meta.url));
+const running = new Set<number>();
+
+/** Every server process the bench has running. */
+export const serverPids = (): number[] => [...running];
 const STDERR_TAIL_CHARS = 8_000;
 const START_TIMEOUT_MS = 60_000;
 
@@ -73,6 +77,8 @@ export async function startChild(options: ChildOptions): Promise<ServerChild> {
   if (options.init) child.send({ type: 'init', ...options.init });
   const url = await ready;
   const pid = child.pid!;
+  running.add(pid);
+  exited.then(() => running.delete(pid));
 
   const call = <T>(type: string, args: Record<string, unknown> = {}) =>
     new Promise<T>((resolve, reject) => {
