@@ -8,6 +8,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { buildApi } from './api/api-router.js';
 import { parseBody } from './http/body.js';
 import { meRoutes } from './me/me.routes.js';
+import { mfaRoutes } from './mfa/mfa.routes.js';
 import { orgRoutes } from './orgs/orgs.routes.js';
 import { csrfProtection } from './http/csrf.js';
 import { accountEmailRoutes } from './interactions/account-email.routes.js';
@@ -41,7 +42,7 @@ export function createApp(c: Container): Koa {
       issuer: c.config.issuer,
       authenticate: c.authenticateApi,
       bodyParser: parseBody(),
-      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs)],
+      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs), ...mfaRoutes(c.mfa)],
     }),
   ];
 

@@ -103,6 +103,20 @@ export function createMfaService(deps: {
 
   const hasSecondFactor = async (accountId: string) => (await totp.isEnrolled(accountId)) || (await passkeys.hasAny(accountId));
 
+  /** With LATCH_MFA=required an account keeps at least one factor. */
+  async function assertNotLastFactor(accountId: string, removing: number) {
+    if (mode !== 'required') return;
+    const { totp: app, passkeys: keys } = await factorsOf(accountId);
+    if ((app ? 1 : 0) + keys.length - removing < 1) {
+      throw new MfaError('last_factor', 'This server requires a second factor. Add another one before removing this one.', 409);
+    }
+  }
+
+  /** With no factor left the codes mean nothing; dropping them lets the next factor come with fresh ones. */
+  async function dropRecoveryCodesIfNoFactor(accountId: string) {
+    if (!(await hasSecondFactor(accountId))) await recoveryCodes.remove(accountId);
+  }
+
   /** New recovery codes when the account has none left (its first factor); else undefined. */
   async function recoveryCodesAfterEnrolment(accountId: string): Promise<string[] | undefined> {
     return (await recoveryCodes.remaining(accountId)) === 0 ? recoveryCodes.regenerate(accountId) : undefined;
@@ -236,6 +250,55 @@ export function createMfaService(deps: {
       const pending = await livePendingSignIn(interactionUid);
       if (!pending.enrolled_method) throw new MfaError('enrolment_required', 'Set up a second factor to continue.');
       return finish(interactionUid, pending.enrolled_method as SecondFactorMethod);
+    },
+
+    // ---- managing factors from the account pages and the API (the caller checks recent sign-in)
+
+    async startTotpEnrolment(accountId: string) {
+      const account = await accounts.findById(accountId);
+      if (!account) throw MfaError.expired();
+      return totp.beginEnrolment(account.id, account.email);
+    },
+
+    /** Activates the app being enrolled (replacing an earlier one); first factor: recovery codes. */
+    async confirmTotp(accountId: string, code: string): Promise<{ recoveryCodes?: string[] }> {
+      if (!(await totp.confirmEnrolment(accountId, code))) throw MfaError.invalidCode();
+      return { recoveryCodes: await recoveryCodesAfterEnrolment(accountId) };
+    },
+
+    /** Registration options; the challenge is bound to the caller's browser session. */
+    async passkeyOptionsForAccount(accountId: string, binding: string) {
+      const account = await accounts.findById(accountId);
+      if (!account) throw MfaError.expired();
+      return passkeys.registrationOptions(account, binding);
+    },
+
+    async addPasskey(accountId: string, binding: string, response: unknown, name: string) {
+      const created = await passkeys.verifyRegistration(accountId, binding, response, name);
+      return { id: created.id, name: created.name, recoveryCodes: await recoveryCodesAfterEnrolment(accountId) };
+    },
+
+    async removeTotp(accountId: string) {
+      if (!(await totp.isEnrolled(accountId))) throw new MfaError('not_found', 'There is no authenticator app to remove.', 404);
+      await assertNotLastFactor(accountId, 1);
+      await totp.remove(accountId);
+      await dropRecoveryCodesIfNoFactor(accountId);
+    },
+
+    async removePasskey(accountId: string, id: string) {
+      if (!(await passkeys.list(accountId)).some((c) => c.id === id)) throw new MfaError('not_found', 'There is no such passkey.', 404);
+      await assertNotLastFactor(accountId, 1);
+      await passkeys.remove(accountId, id);
+      await dropRecoveryCodesIfNoFactor(accountId);
+    },
+
+    async renamePasskey(accountId: string, id: string, name: string) {
+      if (!(await passkeys.rename(accountId, id, name))) throw new MfaError('not_found', 'There is no such passkey.', 404);
+    },
+
+    async regenerateRecoveryCodes(accountId: string) {
+      if (!(await hasSecondFactor(accountId))) throw new MfaError('no_second_factor', 'Set up an authenticator app or a passkey first.', 409);
+      return { recoveryCodes: await recoveryCodes.regenerate(accountId) };
     },
 
     recoveryCodesAfterEnrolment,

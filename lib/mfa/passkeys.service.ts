@@ -75,11 +75,14 @@ function parse<T>(schema: z.ZodType<T>, raw: unknown): T {
 }
 
 function challengeIn(clientDataJSON: string): string {
+  let challenge: unknown;
   try {
-    return decodeClientDataJSON(clientDataJSON).challenge;
+    challenge = decodeClientDataJSON(clientDataJSON).challenge;
   } catch {
     throw MfaError.passkeyFailed();
   }
+  if (typeof challenge !== 'string' || !challenge || challenge.length > 512) throw MfaError.passkeyFailed();
+  return challenge;
 }
 
 // WebAuthn user handle: the account id (a random UUID, no personal data in it)

@@ -100,9 +100,9 @@ export async function testApp(latch: TestLatch) {
       await pages.get(url.pathname + url.search);
       return {
         /** Redeems the code the flow ended with; returns the tokens and ID token claims. */
-        async redeem() {
+        async redeem(parameters: Record<string, string> = {}) {
           if (!pages.callback) throw new Error(`the flow did not return to the app; at ${pages.path} (${pages.status}): ${pages.text.slice(0, 300)}`);
-          const tokens = await client.authorizationCodeGrant(config, new URL(pages.callback), { pkceCodeVerifier: verifier, expectedState: state });
+          const tokens = await client.authorizationCodeGrant(config, new URL(pages.callback), { pkceCodeVerifier: verifier, expectedState: state }, parameters);
           return { tokens, claims: tokens.claims()! };
         },
       };
