@@ -3,6 +3,17 @@ import type { Logger } from '../log.js';
 import type { Renderer } from '../views/renderer.js';
 import { LatchError } from './errors.js';
 
+const CLIENT_ERRORS: Record<number, [string, string]> = {
+  400: ['invalid_request', 'the request body could not be parsed'],
+  413: ['payload_too_large', 'the request body is too large'],
+  415: ['unsupported_media_type', 'send application/json or a form'],
+};
+
+function isClientError(err: unknown): boolean {
+  const status = (err as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
 /** True for failures that mean the database cannot be reached right now. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; message?: string; name?: string } | undefined;
@@ -33,11 +44,10 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
         status = 503;
         code = 'unavailable';
         message = 'the database is unreachable; try again shortly';
-      } else if (typeof (err as { status?: number }).status === 'number' && (err as { expose?: boolean }).expose) {
-        // koa/http-errors raised by body parsing and the like (413, 415, 400)
+      } else if (isClientError(err)) {
+        // body parsing and the like (co-body, koa): a fixed, safe message per status
         status = (err as { status: number }).status;
-        code = status === 413 ? 'payload_too_large' : status === 415 ? 'unsupported_media_type' : 'invalid_request';
-        message = (err as Error).message;
+        [code, message] = CLIENT_ERRORS[status] ?? ['invalid_request', 'the request is malformed'];
       }
       if (status >= 500) deps.log.error({ err, path: ctx.path }, 'request failed');
       ctx.status = status;

@@ -6,8 +6,8 @@ import { SMTPServer } from 'smtp-server';
 export type TestMailbox = {
   url: string;
   messages: ParsedMail[];
-  /** Waits for the next message to `to` (after those already read) and returns it. */
-  next(to: string, timeoutMs?: number): Promise<ParsedMail>;
+  /** Waits for the next message to `to` (after those already read), optionally with a subject, and returns it. */
+  next(to: string, timeoutMs?: number, subject?: string): Promise<ParsedMail>;
   linkIn(message: ParsedMail, path: string): string;
   close(): Promise<void>;
 };
@@ -36,10 +36,10 @@ export async function startMailbox(): Promise<TestMailbox> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     messages,
-    async next(to, timeoutMs = 10_000) {
+    async next(to, timeoutMs = 10_000, subject) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const found = messages.find((m) => !read.has(m) && recipients(m).includes(to.toLowerCase()));
+        const found = messages.find((m) => !read.has(m) && recipients(m).includes(to.toLowerCase()) && (!subject || m.subject === subject));
         if (found) {
           read.add(found);
           return found;
