@@ -5,11 +5,13 @@ import { assetRoutes } from './http/assets.routes.js';
 import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
 import { securityHeaders } from './http/security-headers.js';
+import { accountRoutes } from './account/account.routes.js';
 import { buildApi } from './api/api-router.js';
 import { parseBody } from './http/body.js';
 import { meRoutes } from './me/me.routes.js';
 import { mfaRoutes } from './mfa/mfa.routes.js';
 import { orgRoutes } from './orgs/orgs.routes.js';
+import { apiKeyRoutes } from './api-keys/api-keys.routes.js';
 import { csrfProtection } from './http/csrf.js';
 import { accountEmailRoutes } from './interactions/account-email.routes.js';
 import { interactionRoutes } from './interactions/interaction.routes.js';
@@ -37,12 +39,13 @@ export function createApp(c: Container): Koa {
       forms,
     ),
     accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
+    accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession }, forms),
     buildApi({
       prefix: '/api/v1',
       issuer: c.config.issuer,
       authenticate: c.authenticateApi,
       bodyParser: parseBody(),
-      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs), ...mfaRoutes(c.mfa)],
+      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs), ...mfaRoutes(c.mfa), ...apiKeyRoutes(c.apiKeys)],
     }),
   ];
 

@@ -3,9 +3,15 @@ import { createAdapterFactory } from '../adapters/knex-adapter.js';
 import type { Config } from './config/config.js';
 import { createSealer } from './crypto/seal.js';
 import { type Database } from './db/database.js';
+import { ACCOUNT_CLIENT_ID, ensureAccountClient } from './account/account-client.js';
 import { createAccountQueries } from './accounts/accounts.queries.js';
 import { createAccessTokenVerifier } from './api/access-token-verifier.js';
 import { createApiAuthenticator } from './api/api-auth.js';
+import { createApiKeyResolver } from './api-keys/api-key-auth.js';
+import { createExchangedTokenClaims, registerApiKeyExchange } from './api-keys/api-key-exchange.js';
+import { answerApiKeyIntrospection } from './api-keys/api-key-introspection.js';
+import { createApiKeyQueries } from './api-keys/api-keys.queries.js';
+import { createApiKeyService } from './api-keys/api-keys.service.js';
 import { createMeService } from './me/me.service.js';
 import { createOrgQueries } from './orgs/orgs.queries.js';
 import { createOrgService } from './orgs/orgs.service.js';
@@ -47,6 +53,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     consents: createConsentQueries(knex),
     orgs: createOrgQueries(knex),
     mfa: createMfaQueries(knex),
+    apiKeys: createApiKeyQueries(knex),
   };
 
   const keys = createKeyService({ knex, queries: queries.keys, sealer });
@@ -54,6 +61,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   if (created.length) log.info({ kids: created }, 'created signing and cookie keys');
   const keyMaterial = await keys.loadKeyMaterial();
 
+  await ensureAccountClient(queries.clients, config.issuer);
   const renderer = createRenderer({ production: config.production });
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
   const throttle = createThrottleService(knex);
@@ -63,6 +71,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const orgs = createOrgService({ knex, queries: queries.orgs, accounts, mail, issuer: config.issuer });
   const me = createMeService({ knex, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
   const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
+  const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log });
+  const exchangedTokenClaims = createExchangedTokenClaims();
 
   // The provider validates client metadata; the client service needs that check before it
   // writes, so it receives it as a function rather than the provider itself.
@@ -87,10 +97,13 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     resources,
     renderer,
     findAccount: createFindAccount(accounts),
-    loadExistingGrant: createLoadExistingGrant(consents),
+    loadExistingGrant: createLoadExistingGrant(consents, new Set([ACCOUNT_CLIENT_ID])),
     orgForToken: (accountId, clientId) => orgs.orgForToken(accountId, clientId),
     throttle,
+    exchangedTokenClaims: exchangedTokenClaims.lookup,
   });
+  registerApiKeyExchange(provider, { apiKeys, resources, claims: exchangedTokenClaims, log });
+  answerApiKeyIntrospection(provider, apiKeys);
 
   const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, audience: resources.latchApi.identifier, privateJwks: keyMaterial.jwks.keys });
   const authenticateApi = createApiAuthenticator({
@@ -99,6 +112,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     verifyAccessToken,
     activeOrgOf: (accountId) => queries.orgs.activeOrgOf(accountId),
     allowedOrigins: config.allowedOrigins,
+    extraResolvers: [createApiKeyResolver({ apiKeys, latchApiIdentifier: resources.latchApi.identifier })],
   });
 
   provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
@@ -107,10 +121,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     log,
     intervalSeconds: config.pruneIntervalSeconds,
     payloads: queries.payloads,
-    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired()],
+    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, mail, throttle, provider, authenticateApi, renderer, prune };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, renderer, prune };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

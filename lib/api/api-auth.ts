@@ -20,6 +20,10 @@ export type Principal = {
   accountId?: string;
   sessionUid?: string;
   authTime?: number;
+  /** the API key the call came with (authMethod "api-key") */
+  apiKeyId?: string;
+  /** the one organization the caller may act in (an organization's API key); any other is 404 */
+  boundToOrg?: string;
 };
 
 /** Lets other features (API keys) add a way to authenticate; the first that answers wins. */
@@ -58,19 +62,14 @@ export function createApiAuthenticator(deps: {
     };
   }
 
-  async function fromSession(ctx: Koa.Context): Promise<Principal | undefined> {
+  /** The signed-in person of this browser, if any (no CSRF check: callers add their own). */
+  async function readSession(ctx: Koa.Context): Promise<Principal | undefined> {
     const sessionId = ctx.cookies.get(provider.cookieName('session'), { signed: true });
     if (!sessionId || sessionId.length > 100) return undefined;
     const session = await provider.Session.find(sessionId);
     if (!session?.accountId) return undefined;
     const account = await accounts.findById(session.accountId);
     if (!account || account.disabled) return undefined;
-    if (UNSAFE.has(ctx.method)) {
-      const origin = ctx.get('origin');
-      const site = ctx.get('sec-fetch-site');
-      const trusted = (origin && allowed.has(origin)) || (!origin && site === 'same-origin') || (origin === 'null' && site === 'same-origin');
-      if (!trusted) throw new LatchError('csrf_failed', 'cookie-authenticated changes must come from a trusted origin', 403);
-    }
     return {
       sub: account.id,
       authMethod: 'session',
@@ -82,11 +81,24 @@ export function createApiAuthenticator(deps: {
     };
   }
 
-  return async function authenticate(ctx: Koa.Context): Promise<Principal> {
+  async function fromSession(ctx: Koa.Context): Promise<Principal | undefined> {
+    const principal = await readSession(ctx);
+    if (principal && UNSAFE.has(ctx.method)) {
+      const origin = ctx.get('origin');
+      const site = ctx.get('sec-fetch-site');
+      const trusted = (origin && allowed.has(origin)) || (!origin && site === 'same-origin') || (origin === 'null' && site === 'same-origin');
+      if (!trusted) throw new LatchError('csrf_failed', 'cookie-authenticated changes must come from a trusted origin', 403);
+    }
+    return principal;
+  }
+
+  async function authenticate(ctx: Koa.Context): Promise<Principal> {
     for (const resolve of [...(deps.extraResolvers ?? []), fromBearer, fromSession]) {
       const principal = await resolve(ctx);
       if (principal) return principal;
     }
     throw unauthenticated('sign in, or send a bearer token for this API');
-  };
+  }
+
+  return Object.assign(authenticate, { readSession });
 }

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 
-export type ClientSource = 'admin' | 'dynamic';
+// 'system': Latch's own first-party clients (the account pages)
+export type ClientSource = 'admin' | 'dynamic' | 'system';
 
 export type ClientRow = {
   client_id: string;

@@ -25,9 +25,16 @@ export function createFindAccount(accounts: AccountService): FindAccount {
  * The grant for this request: the one this browser session holds for the client, or else one
  * rebuilt from what the person allowed that client before (remembered consent).
  */
-export function createLoadExistingGrant(consents: ConsentService) {
+export function createLoadExistingGrant(consents: ConsentService, firstPartyClients: ReadonlySet<string> = new Set()) {
   return async (ctx: KoaContextWithOIDC) => {
     const clientId = ctx.oidc.client!.clientId;
+    // Latch's own pages need no consent from the person: they are the server itself
+    if (firstPartyClients.has(clientId) && ctx.oidc.session?.accountId) {
+      const grant = new ctx.oidc.provider.Grant({ accountId: ctx.oidc.session.accountId, clientId });
+      grant.addOIDCScope('openid');
+      await grant.save();
+      return grant;
+    }
     const grantId = (ctx.oidc.result?.consent as { grantId?: string } | undefined)?.grantId ?? ctx.oidc.session!.grantIdFor(clientId);
     if (grantId) {
       const grant = await ctx.oidc.provider.Grant.find(grantId);

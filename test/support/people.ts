@@ -61,7 +61,7 @@ export async function authorize(latch: TestLatch, agent: ReturnType<typeof reque
       res = await agent.get(new URL(location!, latch.url).pathname + new URL(location!, latch.url).search);
       continue;
     }
-    if (res.status !== 200) throw new Error(`unexpected ${res.status} at ${res.req.path}: ${res.text.slice(0, 300)}`);
+    if (res.status !== 200) throw new Error(`unexpected ${res.status}: ${res.text.slice(0, 300)}`);
     const uid = /\/interaction\/([\w-]+)\//.exec(res.text)?.[1];
     if (!uid) throw new Error(`no interaction form on page: ${res.text.slice(0, 300)}`);
     if (res.text.includes(`/interaction/${uid}/login`)) {

@@ -1,0 +1,175 @@
+import crypto from 'node:crypto';
+import Router from '@koa/router';
+import type Koa from 'koa';
+import type { Principal } from '../api/api-auth.js';
+import { LatchError } from '../http/errors.js';
+import type { MeService } from '../me/me.service.js';
+import type { OrgService } from '../orgs/orgs.service.js';
+import { field, renderPage } from '../interactions/page.js';
+import type { AccountService } from '../accounts/accounts.service.js';
+import type { Renderer } from '../views/renderer.js';
+import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js';
+
+/**
+ * /account: the person's own settings, server-rendered over the same services as the JSON API.
+ * Signing in goes through /auth as the first-party account client; every change is a form
+ * post with a CSRF token, answered by a 303 back to the page with a fixed notice.
+ *
+ *   GET  /account                          profile, sessions, apps, organizations
+ *   GET  /account/callback                 back from signing in
+ *   POST /account/profile | /verify-email  name; resend the verification mail
+ *   POST /account/sessions/:id/end | /account/sessions/end-all
+ *   POST /account/apps/:clientId/revoke
+ *   POST /account/orgs | /account/orgs/:orgId/activate | /leave
+ *   GET  /account/orgs/:orgId              members and invitations
+ *   POST /account/orgs/:orgId/invite | /members/:accountId/role | /members/:accountId/remove
+ *   POST /account/delete                   delete the account (confirmation required)
+ */
+const STATE_COOKIE = 'latch.account_state';
+const NOTICES: Record<string, string> = {
+  profile: 'Your profile was saved.',
+  'verify-sent': 'We sent you a new confirmation link.',
+  'session-ended': 'That session was signed out.',
+  'signed-out-everywhere': 'Every session and app token was signed out.',
+  'app-revoked': "The app's access was revoked.",
+  'org-created': 'The organization was created.',
+  'org-activated': 'The active organization was switched.',
+  'org-left': 'You left the organization.',
+  invited: 'The invitation was sent.',
+  'role-changed': 'The role was changed.',
+  'member-removed': 'The member was removed.',
+};
+
+type Deps = {
+  issuer: string;
+  renderer: Renderer;
+  accounts: AccountService;
+  me: MeService;
+  orgs: OrgService;
+  sessionPrincipal: (ctx: Koa.Context) => Promise<Principal | undefined>;
+};
+
+export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
+  const { issuer, renderer, me, orgs, accounts } = deps;
+  const router = new Router({ prefix: '/account' });
+  router.use(...formMiddleware);
+
+  /** Sends the browser to sign in as the account client, remembering where to come back. */
+  async function signInFirst(ctx: Koa.Context) {
+    const state = crypto.randomBytes(16).toString('base64url');
+    const verifier = crypto.randomBytes(32).toString('base64url');
+    ctx.cookies.set(STATE_COOKIE, `${state}.${ctx.path}`, { httpOnly: true, sameSite: 'lax', signed: true, maxAge: 10 * 60 * 1000, secure: issuer.startsWith('https:') });
+    const url = new URL(`${issuer}/auth`);
+    url.search = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: accountClientRedirectUri(issuer),
+      state,
+      code_challenge: crypto.createHash('sha256').update(verifier).digest('base64url'),
+      code_challenge_method: 'S256',
+    }).toString();
+    ctx.status = 303;
+    ctx.redirect(url.href);
+  }
+
+  async function signedIn(ctx: Koa.Context): Promise<Principal | undefined> {
+    const principal = await deps.sessionPrincipal(ctx);
+    if (!principal?.accountId) {
+      if (ctx.method === 'GET') await signInFirst(ctx);
+      else throw new LatchError('unauthenticated', 'Your session has ended. Sign in again.', 401);
+      return undefined;
+    }
+    return principal;
+  }
+
+  const back = (ctx: Koa.Context, notice: string, to = '/account') => {
+    ctx.status = 303;
+    ctx.redirect(`${to}?done=${notice}`);
+  };
+
+  /** Runs a change; a refused one re-renders the page with its message instead of a 303. */
+  async function change(ctx: Koa.Context, action: (p: Principal) => Promise<void>, notice: string, to?: (p: Principal) => string) {
+    const principal = await signedIn(ctx);
+    if (!principal) return;
+    try {
+      await action(principal);
+      back(ctx, notice, to?.(principal));
+    } catch (err) {
+      if (!(err instanceof LatchError) || err.status >= 500) throw err;
+      await showAccount(ctx, principal, err.message, err.status);
+    }
+  }
+
+  async function showAccount(ctx: Koa.Context, principal: Principal, error?: string, status = 200) {
+    const accountId = principal.accountId!;
+    const [profile, sessions, apps] = await Promise.all([me.profile(accountId), me.sessions(accountId, principal.sessionUid), me.connectedApps(accountId)]);
+    const organizations = await orgs.list(accountId);
+    const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
+    renderPage(ctx, renderer, 'pages/account', { profile, sessions, apps, organizations, notice, error }, status);
+  }
+
+  router.get('/', async (ctx) => {
+    const principal = await signedIn(ctx);
+    if (principal) await showAccount(ctx, principal);
+  });
+
+  router.get('/callback', async (ctx) => {
+    const saved = ctx.cookies.get(STATE_COOKIE, { signed: true }) ?? '';
+    ctx.cookies.set(STATE_COOKIE, null);
+    const [state, path] = saved.split('.');
+    if (typeof ctx.query.error === 'string') {
+      return renderPage(ctx, renderer, 'pages/message', { title: 'Not signed in', message: 'Signing in was cancelled.', link: { href: '/account', label: 'Try again' } }, 400);
+    }
+    if (!state || ctx.query.state !== state) {
+      return renderPage(ctx, renderer, 'pages/message', { title: 'Sign-in expired', message: 'This sign-in was started in another window or has expired.', link: { href: '/account', label: 'Try again' } }, 400);
+    }
+    ctx.status = 303;
+    ctx.redirect(path?.startsWith('/account') ? path : '/account');
+  });
+
+  router.post('/profile', (ctx) => change(ctx, async (p) => void (await me.updateProfile(p.accountId!, { name: field(ctx.request.body, 'name', 300) })), 'profile'));
+  router.post('/verify-email', (ctx) => change(ctx, (p) => accounts.sendVerificationMail(p.accountId!), 'verify-sent'));
+  router.post('/sessions/end-all', (ctx) => change(ctx, async (p) => void (await me.signOutEverywhere(p.accountId!)), 'signed-out-everywhere'));
+  router.post('/sessions/:sessionId/end', (ctx) => change(ctx, (p) => me.endSession(p.accountId!, ctx.params.sessionId), 'session-ended'));
+  router.post('/apps/:clientId/revoke', (ctx) => change(ctx, (p) => me.revokeApp(p.accountId!, ctx.params.clientId), 'app-revoked'));
+  router.post('/orgs', (ctx) => change(ctx, async (p) => void (await orgs.create(p.accountId!, { name: field(ctx.request.body, 'name', 200) })), 'org-created'));
+  router.post('/orgs/:orgId/activate', (ctx) => change(ctx, async (p) => void (await orgs.setActive(p.accountId!, ctx.params.orgId)), 'org-activated'));
+  router.post('/orgs/:orgId/leave', (ctx) => change(ctx, (p) => orgs.removeMember(p.accountId!, ctx.params.orgId, p.accountId!), 'org-left'));
+
+  router.get('/orgs/:orgId', async (ctx) => {
+    const principal = await signedIn(ctx);
+    if (!principal) return;
+    const org = await orgs.get(principal.accountId!, ctx.params.orgId);
+    const members = await orgs.members(principal.accountId!, org.id);
+    const invitations = org.role === 'member' ? [] : await orgs.invitations(principal.accountId!, org.id);
+    const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
+    renderPage(ctx, renderer, 'pages/account-org', { org, members, invitations, notice, me: principal.accountId });
+  });
+
+  const orgPage = (ctx: Koa.Context) => () => `/account/orgs/${encodeURIComponent(ctx.params.orgId!)}`;
+  router.post('/orgs/:orgId/invite', (ctx) =>
+    change(ctx, async (p) => void (await orgs.invite(p.accountId!, ctx.params.orgId, { email: field(ctx.request.body, 'email', 320), role: field(ctx.request.body, 'role', 20) || 'member' })), 'invited', orgPage(ctx)),
+  );
+  router.post('/orgs/:orgId/members/:accountId/role', (ctx) =>
+    change(ctx, (p) => orgs.changeRole(p.accountId!, ctx.params.orgId, ctx.params.accountId, { role: field(ctx.request.body, 'role', 20) }), 'role-changed', orgPage(ctx)),
+  );
+  router.post('/orgs/:orgId/members/:accountId/remove', (ctx) => change(ctx, (p) => orgs.removeMember(p.accountId!, ctx.params.orgId, ctx.params.accountId), 'member-removed', orgPage(ctx)));
+
+  router.post('/delete', async (ctx) => {
+    const principal = await signedIn(ctx);
+    if (!principal) return;
+    if (field(ctx.request.body, 'confirm') !== 'delete') {
+      return showAccount(ctx, principal, 'Type "delete" to confirm that the account should be deleted.', 400);
+    }
+    try {
+      await me.deleteAccount(principal.accountId!);
+    } catch (err) {
+      if (!(err instanceof LatchError) || err.status >= 500) throw err;
+      return showAccount(ctx, principal, err.message, err.status);
+    }
+    renderPage(ctx, renderer, 'pages/message', { title: 'Account deleted', message: 'Your account and everything it held were deleted.' });
+  });
+
+  return router;
+}

@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { createPerson, type Person } from '../support/people.js';
+import { startLatch, type TestLatch } from '../support/latch.js';
+
+const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
+
+/** /account: signing in through the hosted pages, then changing things with forms. */
+describe('account pages', () => {
+  let latch: TestLatch;
+  let person: Person;
+
+  before(async () => {
+    latch = await startLatch();
+    person = await createPerson(latch, 'page@example.com', { name: 'Page Owner' });
+  });
+  after(() => latch.close());
+
+  /** Follows redirects like a browser, signing in when the sign-in form appears. */
+  async function visit(agent: ReturnType<typeof request.agent>, path: string) {
+    let res = await agent.get(path);
+    for (let i = 0; i < 10; i += 1) {
+      if (res.status === 303 || res.status === 302) {
+        const next = new URL(res.headers.location!, latch.url);
+        res = await agent.get(next.pathname + next.search);
+      } else if (res.status === 200 && /\/interaction\/[\w-]+\/login/.test(res.text)) {
+        const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
+        res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: person.email, password: person.password });
+      } else break;
+    }
+    return res;
+  }
+
+  it('asks for sign-in through the hosted pages (no consent for the account pages), then shows the account', async () => {
+    const agent = request.agent(latch.url);
+    const first = await agent.get('/account').expect(303);
+    expect(first.headers.location).to.match(/\/auth\?client_id=latch-account&/);
+    const page = await visit(agent, '/account');
+    expect(page.status).to.equal(200);
+    expect(page.text).to.include('Your account');
+    expect(page.text).to.include(person.email);
+    expect(page.text).to.include('Page Owner&#39;s organization');
+    expect(page.headers['cache-control']).to.equal('no-store');
+  });
+
+  it('changes the profile, creates and switches organizations, and signs out everywhere with forms', async () => {
+    const agent = request.agent(latch.url);
+    let page = await visit(agent, '/account');
+    await agent.post('/account/profile').type('form').send({ _csrf: csrfOf(page.text), name: 'Renamed <b>' }).expect(303);
+    page = await visit(agent, '/account?done=profile');
+    expect(page.text).to.include('Your profile was saved.');
+    expect(page.text).to.include('Renamed &lt;b&gt;');
+
+    await agent.post('/account/orgs').type('form').send({ _csrf: csrfOf(page.text), name: 'Page Org' }).expect(303);
+    const orgs = await latch.container.orgs.list(person.id);
+    const created = orgs.find((o) => o.name === 'Page Org')!;
+    page = await visit(agent, '/account');
+    await agent.post(`/account/orgs/${created.id}/activate`).type('form').send({ _csrf: csrfOf(page.text) }).expect(303);
+    expect((await latch.container.orgs.list(person.id)).find((o) => o.active)!.id).to.equal(created.id);
+
+    const orgPage = await visit(agent, `/account/orgs/${created.id}`);
+    expect(orgPage.status).to.equal(200);
+    expect(orgPage.text).to.include('Send invitation');
+
+    page = await visit(agent, '/account');
+    await agent.post('/account/sessions/end-all').type('form').send({ _csrf: csrfOf(page.text) }).expect(303);
+    const after = await agent.get('/account');
+    expect(after.status).to.equal(303);
+    expect(after.headers.location).to.include('/auth?');
+  });
+
+  it('refuses a change without a CSRF token, from another site, or without a session; bad input re-renders with a message', async () => {
+    const agent = request.agent(latch.url);
+    const page = await visit(agent, '/account');
+    await agent.post('/account/orgs').type('form').send({ name: 'NoToken' }).expect(403);
+    await agent.post('/account/orgs').set('Sec-Fetch-Site', 'cross-site').type('form').send({ _csrf: csrfOf(page.text), name: 'Cross' }).expect(403);
+    const tooLong = await agent.post('/account/orgs').type('form').send({ _csrf: csrfOf(page.text), name: 'x'.repeat(150) }).expect(400);
+    expect(tooLong.text).to.include('role="alert"');
+    const stranger = request.agent(latch.url);
+    const strangerPage = await stranger.get('/forgot-password');
+    await stranger.post('/account/orgs').type('form').send({ _csrf: csrfOf(strangerPage.text), name: 'Anon' }).expect(401);
+    expect(await latch.container.knex('organizations').whereIn('name', ['NoToken', 'Cross', 'Anon']).first()).to.equal(undefined);
+  });
+
+  it('another member cannot open an organization page it does not belong to (404)', async () => {
+    const other = await createPerson(latch, 'other@example.com');
+    const foreign = await latch.container.orgs.create(other.id, { name: 'Foreign' });
+    const agent = request.agent(latch.url);
+    await visit(agent, '/account');
+    const res = await agent.get(`/account/orgs/${foreign.id}`);
+    expect(res.status).to.equal(404);
+  });
+
+  it('deletes the account only after typing "delete"', async () => {
+    const leaving = await createPerson(latch, 'leaving@example.com');
+    const saved = person;
+    person = leaving;
+    try {
+      const agent = request.agent(latch.url);
+      let page = await visit(agent, '/account');
+      const refused = await agent.post('/account/delete').type('form').send({ _csrf: csrfOf(page.text), confirm: 'yes' }).expect(400);
+      expect(refused.text).to.include('Type &quot;delete&quot;');
+      page = await visit(agent, '/account');
+      const done = await agent.post('/account/delete').type('form').send({ _csrf: csrfOf(page.text), confirm: 'delete' }).expect(200);
+      expect(done.text).to.include('Account deleted');
+      expect(await latch.container.accounts.findById(leaving.id)).to.equal(undefined);
+    } finally {
+      person = saved;
+    }
+  });
+});
