@@ -159,6 +159,35 @@ describe('organizations API', () => {
     expect(introspected.body.active).to.equal(true);
   });
 
+  it('the organization picked on the consent page is carried into device-flow tokens too', async () => {
+    const tv = await latch.container.clients.create({ name: 'Office TV', public: true, grantTypes: ['urn:ietf:params:oauth:grant-type:device_code'] });
+    const device = (await request(latch.url).post('/device/auth').type('form').send({ client_id: tv.clientId, scope: 'openid' }).expect(200)).body;
+    const agent = request.agent(latch.url);
+    const entry = await agent.get('/device').expect(200);
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(entry.text)![1];
+    let res = await agent.post('/device').type('form').send({ xsrf, user_code: device.user_code });
+    const confirmXsrf = /name="xsrf" value="([^"]+)"/.exec(res.text)![1];
+    res = await agent.post('/device').type('form').send({ xsrf: confirmXsrf, user_code: device.user_code, confirm: 'yes' });
+    const csrf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1];
+    for (let i = 0; i < 10 && res.status !== 200; i += 1) res = await agent.get(new URL(res.headers.location!, latch.url).pathname);
+    let uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
+    res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrf(res.text), email: bob.email, password: bob.password });
+    for (let i = 0; i < 10 && res.status !== 200; i += 1) res = await agent.get(new URL(res.headers.location!, latch.url).pathname);
+    uid = /\/interaction\/([\w-]+)\/consent/.exec(res.text)![1];
+    expect(res.text).to.include('<label for="org">Organization</label>');
+    res = await agent.post(`/interaction/${uid}/consent`).type('form').send({ _csrf: csrf(res.text), decision: 'allow', org: orgA });
+    for (let i = 0; i < 10 && res.status !== 200; i += 1) res = await agent.get(new URL(res.headers.location!, latch.url).pathname);
+    expect(res.text).to.include('Device connected');
+    const token = await request(latch.url)
+      .post('/token')
+      .type('form')
+      .send({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code, client_id: tv.clientId })
+      .expect(200);
+    const introspected = (await request(latch.url).post('/token/introspection').type('form').send({ token: token.body.access_token, client_id: tv.clientId }).expect(200)).body;
+    expect(introspected.org_id).to.equal(orgA);
+    expect(introspected.org_role).to.equal('admin');
+  });
+
   it('transfers ownership, then the former owner can leave; a member leaves', async () => {
     await api(aliceToken).post(`/orgs/${orgA}/transfer`, { accountId: bob.id }).expect(204);
     const roles = (await api(aliceToken).get(`/orgs/${orgA}/members`).expect(200)).body;
