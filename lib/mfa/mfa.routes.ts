@@ -12,7 +12,7 @@ import type { MfaService } from './mfa.service.js';
  */
 export const RECENT_SIGN_IN_SECONDS = 5 * 60;
 
-function requireRecentSignIn(principal: Principal) {
+export function requireRecentSignIn(principal: Principal) {
   if (principal.authMethod !== 'session' || !principal.sessionUid) {
     throw new LatchError('session_required', 'Second factors are changed from the account page, signed in with a browser.', 403);
   }
