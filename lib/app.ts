@@ -31,7 +31,7 @@ export function createApp(c: Container): Koa {
     csrfProtection({ allowedOrigins: c.config.allowedOrigins, secureCookies: new URL(c.config.issuer).protocol === 'https:' }),
   ];
   const routers = [
-    healthRoutes({ knex: c.knex }),
+    healthRoutes({ knex: c.knex, metrics: c.metrics }),
     assetRoutes(),
     wellKnownRoutes({ issuer: c.config.issuer, latchApi: c.resources.latchApi }),
     interactionRoutes(
@@ -50,6 +50,7 @@ export function createApp(c: Container): Koa {
   ];
 
   app.use(requestLog(c.log));
+  app.use(c.metrics.middleware());
   for (const middleware of securityHeaders({ issuer: c.config.issuer })) app.use(middleware);
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());

@@ -13,6 +13,7 @@ import { answerApiKeyIntrospection } from './api-keys/api-key-introspection.js';
 import { createApiKeyQueries } from './api-keys/api-keys.queries.js';
 import { createApiKeyService } from './api-keys/api-keys.service.js';
 import { createMeService } from './me/me.service.js';
+import { createMetrics } from './metrics/metrics.js';
 import { createOrgQueries } from './orgs/orgs.queries.js';
 import { createOrgService } from './orgs/orgs.service.js';
 import { createAccountService } from './accounts/accounts.service.js';
@@ -65,7 +66,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const renderer = createRenderer({ production: config.production });
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
   const throttle = createThrottleService(knex);
-  const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer });
+  const metrics = createMetrics({ knex });
+  const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer, onSignIn: metrics.signIn });
   const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log });
   const consents = createConsentService({ knex, queries: queries.consents, payloads: queries.payloads });
   const orgs = createOrgService({ knex, queries: queries.orgs, accounts, mail, issuer: config.issuer });
@@ -115,6 +117,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     extraResolvers: [createApiKeyResolver({ apiKeys, latchApiIdentifier: resources.latchApi.identifier })],
   });
 
+  metrics.watchProvider(provider);
+
   provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
 
   const prune = createPruneJob({
@@ -124,7 +128,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, renderer, prune };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

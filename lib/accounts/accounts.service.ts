@@ -64,6 +64,8 @@ export function createAccountService(deps: {
   mail: MailService;
   throttle: ThrottleService;
   issuer: string;
+  /** told the outcome of every password sign-in (metrics) */
+  onSignIn?: (outcome: 'success' | 'failure' | 'throttled') => void;
 }) {
   const { knex, queries, payloads, mail, throttle, issuer } = deps;
 
@@ -159,14 +161,19 @@ export function createAccountService(deps: {
       const email = typeof input.email === 'string' ? input.email : '';
       const password = typeof input.password === 'string' ? input.password : '';
       const key = normalizeEmail(email).slice(0, 320);
-      await throttle.checkSignIn(key, ctx.ip);
+      await throttle.checkSignIn(key, ctx.ip).catch((err) => {
+        deps.onSignIn?.('throttled');
+        throw err;
+      });
       const row = email && email.length <= EMAIL_MAX_LENGTH ? await queries.findByEmail(key) : undefined;
       const ok = await verifyPassword(row?.password_hash, password);
       if (!row || !ok || row.disabled) {
         await throttle.recordSignInFailure(key, ctx.ip);
+        deps.onSignIn?.('failure');
         throw new AccountError('invalid_credentials', 'That e-mail address and password do not match an account.');
       }
       await throttle.recordSignInSuccess(key);
+      deps.onSignIn?.('success');
       const changes: Partial<AccountRow> = { last_login_at: new Date() };
       if (passwordNeedsRehash(row.password_hash!)) changes.password_hash = await hashPassword(password);
       await queries.update(row.id, changes);

@@ -3,9 +3,15 @@ import type { Knex } from 'knex';
 
 const READY_TIMEOUT_MS = 2000;
 
-/** /healthz: the process is alive. /readyz: it can reach its database. */
-export function healthRoutes(deps: { knex: Knex }) {
+/** /healthz: the process is alive. /readyz: it can reach its database. /metrics: Prometheus text. */
+export function healthRoutes(deps: { knex: Knex; metrics: { render(): Promise<{ type: string; body: string }> } }) {
   const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    const { type, body } = await deps.metrics.render();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = type;
+    ctx.body = body;
+  });
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };
