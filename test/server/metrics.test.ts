@@ -24,7 +24,7 @@ describe('GET /metrics', () => {
       else expect(line, line).to.match(SAMPLE);
     }
     expect(res.text).to.match(/latch_tokens_issued_total\{grant_type="client_credentials"\} 1/);
-    expect(res.text).to.match(/latch_http_requests_total\{method="POST",route="/token",status="200"\} 1/);
+    expect(res.text).to.match(/latch_http_requests_total\{method="POST",route="\/token",status="200"\} 1/);
     expect(res.text).to.match(/latch_sign_ins_total\{outcome="failure"\} 1/);
     expect(res.text).to.include('latch_http_request_duration_seconds_bucket');
     expect(res.text).to.include('latch_db_pool_connections');
