@@ -23,6 +23,8 @@ import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js
  *   POST /account/orgs | /account/orgs/:orgId/activate | /leave
  *   GET  /account/orgs/:orgId              members and invitations
  *   POST /account/orgs/:orgId/invite | /members/:accountId/role | /members/:accountId/remove
+ *   GET/POST /account/invitations?token=   see and accept an invitation (the mailed link)
+ *   POST /account/password                 change the password (the current one is needed)
  *   POST /account/delete                   delete the account (confirmation required)
  */
 const STATE_COOKIE = 'latch.account_state';
@@ -38,6 +40,8 @@ const NOTICES: Record<string, string> = {
   invited: 'The invitation was sent.',
   'role-changed': 'The role was changed.',
   'member-removed': 'The member was removed.',
+  'password-changed': 'Your password was changed; every other session was signed out.',
+  joined: 'You joined the organization.',
 };
 
 type Deps = {
@@ -58,7 +62,7 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   async function signInFirst(ctx: Koa.Context) {
     const state = crypto.randomBytes(16).toString('base64url');
     const verifier = crypto.randomBytes(32).toString('base64url');
-    ctx.cookies.set(STATE_COOKIE, `${state}.${ctx.path}`, { httpOnly: true, sameSite: 'lax', signed: true, maxAge: 10 * 60 * 1000, secure: issuer.startsWith('https:') });
+    ctx.cookies.set(STATE_COOKIE, `${state}.${encodeURIComponent(ctx.path + (ctx.querystring ? `?${ctx.querystring}` : ''))}`, { httpOnly: true, sameSite: 'lax', signed: true, maxAge: 10 * 60 * 1000, secure: issuer.startsWith('https:') });
     const url = new URL(`${issuer}/auth`);
     url.search = new URLSearchParams({
       client_id: ACCOUNT_CLIENT_ID,
@@ -117,7 +121,8 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   router.get('/callback', async (ctx) => {
     const saved = ctx.cookies.get(STATE_COOKIE, { signed: true }) ?? '';
     ctx.cookies.set(STATE_COOKIE, null);
-    const [state, path] = saved.split('.');
+    const [state, encodedPath] = saved.split('.');
+    const path = encodedPath ? decodeURIComponent(encodedPath) : undefined;
     if (typeof ctx.query.error === 'string') {
       return renderPage(ctx, renderer, 'pages/message', { title: 'Not signed in', message: 'Signing in was cancelled.', link: { href: '/account', label: 'Try again' } }, 400);
     }
@@ -125,10 +130,18 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
       return renderPage(ctx, renderer, 'pages/message', { title: 'Sign-in expired', message: 'This sign-in was started in another window or has expired.', link: { href: '/account', label: 'Try again' } }, 400);
     }
     ctx.status = 303;
-    ctx.redirect(path?.startsWith('/account') ? path : '/account');
+    // only back into the account pages, never elsewhere
+    ctx.redirect(path && /^\/account(\/|\?|$)/.test(path) ? path : '/account');
   });
 
   router.post('/profile', (ctx) => change(ctx, async (p) => void (await me.updateProfile(p.accountId!, { name: field(ctx.request.body, 'name', 300) })), 'profile'));
+  router.post('/password', (ctx) =>
+    change(
+      ctx,
+      (p) => accounts.changePassword(p.accountId!, field(ctx.request.body, 'current_password', 4096), field(ctx.request.body, 'new_password', 4096), { ip: ctx.ip, keepSessionUid: p.sessionUid }),
+      'password-changed',
+    ),
+  );
   router.post('/verify-email', (ctx) => change(ctx, (p) => accounts.sendVerificationMail(p.accountId!), 'verify-sent'));
   router.post('/sessions/end-all', (ctx) => change(ctx, async (p) => void (await me.signOutEverywhere(p.accountId!)), 'signed-out-everywhere'));
   router.post('/sessions/:sessionId/end', (ctx) => change(ctx, (p) => me.endSession(p.accountId!, ctx.params.sessionId), 'session-ended'));
@@ -155,6 +168,29 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
     change(ctx, (p) => orgs.changeRole(p.accountId!, ctx.params.orgId, ctx.params.accountId, { role: field(ctx.request.body, 'role', 20) }), 'role-changed', orgPage(ctx)),
   );
   router.post('/orgs/:orgId/members/:accountId/remove', (ctx) => change(ctx, (p) => orgs.removeMember(p.accountId!, ctx.params.orgId, ctx.params.accountId), 'member-removed', orgPage(ctx)));
+
+  router.get('/invitations', async (ctx) => {
+    const principal = await signedIn(ctx);
+    if (!principal) return;
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
+    const invitation = await orgs.peekInvitation(token);
+    if (!invitation) {
+      return renderPage(ctx, renderer, 'pages/message', { title: 'Invitation not valid', message: 'This invitation has expired or was already used.', link: { href: '/account', label: 'Your account' } }, 400);
+    }
+    renderPage(ctx, renderer, 'pages/invitation', { ...invitation, token });
+  });
+
+  router.post('/invitations', async (ctx) => {
+    const principal = await signedIn(ctx);
+    if (!principal) return;
+    try {
+      const org = await orgs.acceptInvitation(principal.accountId!, field(ctx.request.body, 'token', 200));
+      back(ctx, 'joined', `/account/orgs/${org.id}`);
+    } catch (err) {
+      if (!(err instanceof LatchError) || err.status >= 500) throw err;
+      renderPage(ctx, renderer, 'pages/message', { title: 'Invitation not accepted', message: err.message, link: { href: '/account', label: 'Your account' } }, err.status);
+    }
+  });
 
   router.post('/delete', async (ctx) => {
     const principal = await signedIn(ctx);

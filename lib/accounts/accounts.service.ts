@@ -214,6 +214,28 @@ export function createAccountService(deps: {
     },
 
     /**
+     * Changes the password of a signed-in person who proves the current one (throttled like a
+     * sign-in). Every other session and every token ends; the person is told by mail.
+     */
+    async changePassword(accountId: string, currentPassword: unknown, newPassword: unknown, ctx: { ip: string; keepSessionUid?: string }) {
+      const row = await queries.findById(accountId);
+      if (!row) throw new AccountError('invalid_credentials', 'That is not your current password.');
+      await throttle.checkSignIn(row.email_normalized, ctx.ip);
+      if (!(await verifyPassword(row.password_hash, typeof currentPassword === 'string' ? currentPassword : ''))) {
+        await throttle.recordSignInFailure(row.email_normalized, ctx.ip);
+        throw new AccountError('invalid_credentials', 'That is not your current password.', 'current_password');
+      }
+      const passwordHash = await hashPassword(validPassword(newPassword, row.email));
+      await knex.transaction(async (trx) => {
+        await queries.update(accountId, { password_hash: passwordHash, password_changed_at: new Date() }, trx);
+        const ended = trx('oidc_payloads').where({ account_id: accountId });
+        if (ctx.keepSessionUid) ended.whereNot((q) => q.where({ model: 'Session', uid: ctx.keepSessionUid }));
+        await ended.delete();
+      });
+      await mail.send(row.email, 'password-changed', { when: new Date().toUTCString() });
+    },
+
+    /**
      * Sets a new password from a reset link: the link is spent, every session, grant and token
      * of the account ends, and the person is told by mail. It does not sign anyone in, so a
      * second factor is still asked for at the next sign-in.

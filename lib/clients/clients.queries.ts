@@ -21,8 +21,9 @@ export function createClientQueries(knex: Knex) {
       return table().where({ client_id: clientId }).first();
     },
 
+    /** Clients registered or created by admins; Latch's own first-party clients are not listed. */
     async list(): Promise<ClientRow[]> {
-      return table().orderBy('created_at', 'asc');
+      return table().whereNot({ source: 'system' }).orderBy('created_at', 'asc');
     },
 
     /** Inserts, or replaces the metadata of an existing client keeping its source. */

@@ -188,7 +188,7 @@ export function createOrgService(deps: { knex: Knex; queries: OrgQueries; accoun
         expires_at: new Date(Date.now() + INVITATION_TTL_SECONDS * 1000),
       };
       await queries.insertInvitation(invitation);
-      await mail.send(email, 'invitation', { orgName: actor.name, role, link: `${issuer}/invitations/accept?token=${token}`, days: INVITATION_TTL_SECONDS / 86400 });
+      await mail.send(email, 'invitation', { orgName: actor.name, role, link: `${issuer}/account/invitations?token=${token}`, days: INVITATION_TTL_SECONDS / 86400 });
       return { id: invitation.id, email, role, expiresAt: invitation.expires_at };
     },
 

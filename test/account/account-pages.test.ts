@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { createPerson, type Person } from '../support/people.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
+import { startMailbox } from '../support/smtp.js';
 
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
 
@@ -89,6 +90,64 @@ describe('account pages', () => {
     await visit(agent, '/account');
     const res = await agent.get(`/account/orgs/${foreign.id}`);
     expect(res.status).to.equal(404);
+  });
+
+  it('changes the password with the current one; other sessions end, this one stays', async () => {
+    const changer = await createPerson(latch, 'changer@example.com');
+    const saved = person;
+    person = changer;
+    try {
+      const other = request.agent(latch.url);
+      await visit(other, '/account');
+      const agent = request.agent(latch.url);
+      let page = await visit(agent, '/account');
+      const wrong = await agent.post('/account/password').type('form').send({ _csrf: csrfOf(page.text), current_password: 'not-it-at-all', new_password: 'a new long passphrase' }).expect(400);
+      expect(wrong.text).to.include('not your current password');
+      page = await visit(agent, '/account');
+      const weak = await agent.post('/account/password').type('form').send({ _csrf: csrfOf(page.text), current_password: changer.password, new_password: 'short' }).expect(400);
+      expect(weak.text).to.include('at least 8 characters');
+      page = await visit(agent, '/account');
+      await agent.post('/account/password').type('form').send({ _csrf: csrfOf(page.text), current_password: changer.password, new_password: 'a new long passphrase' }).expect(303);
+      expect((await agent.get('/account').expect(200)).text).to.include('Your account');
+      expect((await other.get('/account')).status).to.equal(303);
+      await latch.container.accounts.authenticate({ email: changer.email, password: 'a new long passphrase' }, { ip: '127.0.0.5' });
+    } finally {
+      person = saved;
+    }
+  });
+
+  it('accepts an invitation from the mailed link, after signing in', async () => {
+    const mailbox = await startMailbox();
+    const own = await startLatch({ SMTP_URL: mailbox.url });
+    try {
+      const owner = await createPerson(own, 'owner@example.com');
+      const org = await own.container.orgs.create(owner.id, { name: 'Invite Co' });
+      const invitee = await createPerson(own, 'invitee@example.com');
+      await own.container.orgs.invite(owner.id, org.id, { email: invitee.email, role: 'member' });
+      const link = new URL(mailbox.linkIn(await mailbox.next(invitee.email, 10_000, 'You are invited to an organization'), '/account/invitations?token='));
+      const agent = request.agent(own.url);
+      // not signed in: the link goes through sign-in and comes back to the invitation
+      let res = await agent.get(link.pathname + link.search).expect(303);
+      for (let i = 0; i < 10; i += 1) {
+        if (res.status === 303 || res.status === 302) {
+          const next = new URL(res.headers.location!, own.url);
+          res = await agent.get(next.pathname + next.search);
+        } else if (/\/interaction\/[\w-]+\/login/.test(res.text)) {
+          const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
+          res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: invitee.email, password: invitee.password });
+        } else break;
+      }
+      expect(res.status).to.equal(200);
+      expect(res.text).to.include('Join Invite Co?');
+      const accepted = await agent.post('/account/invitations').type('form').send({ _csrf: csrfOf(res.text), token: link.searchParams.get('token') }).expect(303);
+      expect(accepted.headers.location).to.equal(`/account/orgs/${org.id}?done=joined`);
+      expect((await own.container.orgs.get(invitee.id, org.id)).role).to.equal('member');
+      const again = await agent.post('/account/invitations').type('form').send({ _csrf: csrfOf(res.text), token: link.searchParams.get('token') });
+      expect(again.status).to.equal(400);
+    } finally {
+      await own.close();
+      await mailbox.close();
+    }
   });
 
   it('deletes the account only after typing "delete"', async () => {

@@ -31,7 +31,7 @@ describe('organizations API', () => {
   async function inviteAndAccept(org: string, person: Person, token: string, role: string) {
     await api(aliceToken).post(`/orgs/${org}/invitations`, { email: person.email, role }).expect(201);
     const mail = await mailbox.next(person.email, 10_000, INVITATION);
-    const inviteToken = new URL(mailbox.linkIn(mail, '/invitations/accept?token=')).searchParams.get('token')!;
+    const inviteToken = new URL(mailbox.linkIn(mail, '/account/invitations?token=')).searchParams.get('token')!;
     return api(token).post('/invitations/accept', { token: inviteToken });
   }
 
@@ -76,7 +76,7 @@ describe('organizations API', () => {
 
   it('an invitation works once, only for its address', async () => {
     await api(aliceToken).post(`/orgs/${orgA}/invitations`, { email: bob.email, role: 'admin' }).expect(201);
-    const link = mailbox.linkIn(await mailbox.next(bob.email, 10_000, INVITATION), '/invitations/accept?token=');
+    const link = mailbox.linkIn(await mailbox.next(bob.email, 10_000, INVITATION), '/account/invitations?token=');
     const token = new URL(link).searchParams.get('token')!;
     await api(carolToken).post('/invitations/accept', { token }).expect(400);
     const accepted = await api(bobToken).post('/invitations/accept', { token }).expect(200);
