@@ -14,7 +14,7 @@ import { issuerFor, latchContender, newSecret, startLatchProcess } from './serve
 
 /**
  * Scenario 9: a second Latch on a database of its own, seeded like the first plus a backlog
- * of expired rows, with the prune job running through each of its measured windows. Its
+ * of expired rows; a run of its prune job starts with each of its measured windows. Its
  * figures are compared with the first Latch (the "empty table"), windows alternating. Before
  * each window the backlog is topped up, so every window starts with the full count.
  */
@@ -91,7 +91,7 @@ export async function runGrowth(setup: GrowthSetup, input: { rounds: number; pla
         await child.call('prune-start');
       },
       async afterWindow() {
-        pruned += (await child.call<{ deleted: number }>('prune-stop')).deleted;
+        pruned += (await child.call<{ deleted: number }>('prune-finish')).deleted;
       },
     },
   };
