@@ -3,6 +3,7 @@ import * as oidcStorage from './20261122_0001_oidc_storage.js';
 import * as accounts from './20261122_0002_accounts.js';
 import * as mfa from './20261122_0003_mfa.js';
 import * as organizations from './20261122_0004_organizations.js';
+import * as apiKeys from './20261122_0005_api_keys.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -14,6 +15,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_0002_accounts': accounts,
   '20261122_0003_mfa': mfa,
   '20261122_0004_organizations': organizations,
+  '20261122_0005_api_keys': apiKeys,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -63,6 +63,11 @@ export function createAdminCommands(c: Container) {
 
     'keys.list': async () => c.keys.listKeys(),
 
+    'api-keys.create': async (args: Args) => c.apiKeys.admin.create(args),
+    'api-keys.list': async (args: Args) => c.apiKeys.admin.list(args),
+    'api-keys.revoke': async (args: Args) => c.apiKeys.admin.revoke(str(args, 'id')),
+    'api-keys.rotate': async (args: Args) => c.apiKeys.admin.rotate(str(args, 'id'), { gracePeriod: args.gracePeriod }),
+
     prune: async () => ({ deleted: await c.prune.runOnce() }),
   } satisfies Record<string, (args: Args) => Promise<unknown>>;
   return commands;

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type Koa from 'koa';
 import { z } from 'zod';
-import { forbidden, invalidInput } from '../http/errors.js';
+import { forbidden, invalidInput, notFound } from '../http/errors.js';
 import type { Principal } from './api-auth.js';
 
 /**
@@ -39,6 +39,9 @@ export function buildApi(deps: { prefix: string; authenticate: (ctx: Koa.Context
     router[spec.method](spec.path, deps.bodyParser, async (ctx) => {
       ctx.set('Cache-Control', 'no-store');
       const principal = await deps.authenticate(ctx);
+      // an organization's API key acts only inside its organization: any other is "not found"
+      const orgParam = (ctx.params as Record<string, string | undefined>).orgId;
+      if (principal.boundToOrg !== undefined && orgParam !== undefined && orgParam !== principal.boundToOrg) throw notFound('organization');
       if (!principal.scopes.includes(API_SCOPE[spec.scope]) && !principal.scopes.includes('api:write')) {
         throw forbidden(`this call needs the ${API_SCOPE[spec.scope]} scope`);
       }
@@ -75,7 +78,7 @@ function openApiDocument(routes: ApiRoute[], prefix: string, issuer: string) {
     paths[path][spec.method] = {
       summary: spec.summary,
       tags: [spec.tag],
-      security: [{ session: [] }, { bearer: [API_SCOPE[spec.scope]] }],
+      security: [{ session: [] }, { bearer: [API_SCOPE[spec.scope]] }, { apiKey: [] }],
       ...(parameters.length ? { parameters } : {}),
       ...(spec.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(spec.body, { io: 'input', unrepresentable: 'any' }) } } } } : {}),
       responses: {
@@ -96,6 +99,8 @@ function openApiDocument(routes: ApiRoute[], prefix: string, issuer: string) {
       securitySchemes: {
         session: { type: 'apiKey', in: 'cookie', name: '_session' },
         bearer: { type: 'oauth2', flows: { authorizationCode: { authorizationUrl: `${issuer}/auth`, tokenUrl: `${issuer}/token`, scopes: { 'api:read': 'read', 'api:write': 'change' } } } },
+        // also accepted as `Authorization: ApiKey <key>` or `Authorization: Bearer <key>`
+        apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
       },
       responses: {
         Error: {

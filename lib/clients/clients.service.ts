@@ -11,7 +11,7 @@ import type { ClientQueries, ClientRow } from './clients.queries.js';
 const CLIENT_ID_BYTES = 18; // 144 bits
 const CLIENT_SECRET_BYTES = 32; // 256 bits
 
-const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code'] as const;
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code', 'urn:ietf:params:oauth:grant-type:token-exchange'] as const;
 
 const createSchema = z.object({
   name: z.string().trim().min(1, 'must not be empty').max(200),

@@ -27,6 +27,8 @@ export type ProviderDeps = {
   /** the organization a person's token acts for, with their role in it */
   orgForToken: (accountId: string, clientId: string | undefined) => Promise<{ orgId: string; role: string } | undefined>;
   throttle: ThrottleService;
+  /** claims of a token being issued for an API key (RFC 8693 exchange), instead of the person's */
+  exchangedTokenClaims?: (token: object) => Record<string, unknown> | undefined;
 };
 
 export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
@@ -56,6 +58,8 @@ export function createProvider(deps: ProviderDeps): Provider {
     loadExistingGrant: deps.loadExistingGrant,
     // tokens name the organization they act for (org_id) and the person's role in it
     async extraTokenClaims(_ctx, token) {
+      const exchanged = deps.exchangedTokenClaims?.(token);
+      if (exchanged) return exchanged;
       const accountId = (token as { accountId?: string }).accountId;
       if (!accountId) return undefined;
       const org = await deps.orgForToken(accountId, token.clientId);

@@ -139,6 +139,59 @@ regTokens.command('revoke').argument('<token>').addOption(json()).action((token,
 const keys = program.command('keys').description('signing and cookie keys');
 keys.command('list').addOption(json()).action((o) => run('keys.list', {}, o, [['kid', 'KID'], ['use', 'USE'], ['alg', 'ALG'], ['status', 'STATUS'], ['createdAt', 'CREATED']]));
 
+// API keys
+function label(value: string, previous: Record<string, string>): Record<string, string> {
+  const at = value.indexOf('=');
+  if (at < 1) throw new InvalidArgumentError('expected key=value, e.g. project=42');
+  const key = value.slice(0, at);
+  if (Object.hasOwn(previous, key)) throw new InvalidArgumentError(`label ${key} is given twice`);
+  return { ...previous, [key]: value.slice(at + 1) };
+}
+const grace = (value: string) => (value.trim() === '0' ? 0 : seconds(value));
+const apiKeyColumns: Columns = [['id', 'ID'], ['prefix', 'PREFIX'], ['name', 'NAME'], ['scopes', 'SCOPES'], ['status', 'STATUS'], ['createdAt', 'CREATED'], ['lastUsedAt', 'LAST USED'], ['expiresAt', 'EXPIRES']];
+const showKeyOnce = (r: unknown) => {
+  const { id, prefix, key } = r as { id: string; prefix: string; key: string };
+  return `id:     ${id}\nprefix: ${prefix}\nkey:    ${key}\n(the key is shown only now)`;
+};
+const apiKeys = program.command('api-keys').description('API keys of accounts and organizations');
+apiKeys
+  .command('create')
+  .description('create an API key owned by an account or an organization; prints the key once')
+  .addOption(new Option('--owner <account>', 'the owning account: its e-mail or id').conflicts('org'))
+  .option('--org <org-id>', 'the owning organization')
+  .requiredOption('--name <name>', 'what the key is for')
+  .requiredOption('--scopes <list>', 'scopes of registered resources, e.g. "read api:read"', list)
+  .option('--resource <identifier>', 'limit the key to this resource')
+  .option('--label <key=value>', 'a label that narrows the key, reported by introspection (repeatable)', label, {})
+  .option('--expires-in <duration>', 'lifetime (default 90d, at most 366d)', seconds)
+  .addOption(json())
+  .action((o) =>
+    run('api-keys.create', {
+      owner: o.owner,
+      org: o.org,
+      name: o.name,
+      scopes: o.scopes,
+      resource: o.resource,
+      labels: Object.keys(o.label).length ? o.label : undefined,
+      expiresIn: o.expiresIn,
+    }, o, undefined, showKeyOnce),
+  );
+apiKeys
+  .command('list')
+  .description('list API keys (all, or one owner’s); never their secrets')
+  .addOption(new Option('--owner <account>', 'only this account’s keys: e-mail or id').conflicts('org'))
+  .option('--org <org-id>', 'only this organization’s keys')
+  .addOption(json())
+  .action((o) => run('api-keys.list', { owner: o.owner, org: o.org }, o, apiKeyColumns));
+apiKeys.command('revoke').argument('<id>').description('revoke a key; it stops working at once').addOption(json()).action((id, o) => run('api-keys.revoke', { id }, o, undefined, () => `revoked ${id}`));
+apiKeys
+  .command('rotate')
+  .argument('<id>')
+  .description('give a key a new secret; the old one keeps working for the grace period')
+  .option('--grace <duration>', 'how long the old secret keeps working (default 1h; 0 = not at all)', grace)
+  .addOption(json())
+  .action((id, o) => run('api-keys.rotate', { id, gracePeriod: o.grace }, o, undefined, showKeyOnce));
+
 program
   .command('prune')
   .description('delete expired grants, tokens, codes and sessions now')

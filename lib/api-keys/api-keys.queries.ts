@@ -1,0 +1,118 @@
+import type { Knex } from 'knex';
+
+export type ApiKeyRow = {
+  id: string;
+  public_id: string;
+  account_id: string | null;
+  org_id: string | null;
+  created_by: string | null;
+  name: string;
+  secret_hash: string;
+  previous_secret_hash: string | null;
+  previous_expires_at: Date | null;
+  scopes: string[];
+  resource: string | null;
+  labels: Record<string, string>;
+  expires_at: Date;
+  created_at: Date;
+  last_used_at: Date | null;
+  rotated_at: Date | null;
+  revoked_at: Date | null;
+};
+
+export type ApiKeyOwner = { accountId: string } | { orgId: string };
+
+/** The row as the check of a presented key needs it: with whether its owning account is disabled. */
+export type ApiKeyLookupRow = ApiKeyRow & { owner_disabled: boolean | null };
+
+const HMAC_KEY_USE = 'api-key-hmac';
+const STALE_BATCH_SIZE = 500;
+
+export type ApiKeyQueries = ReturnType<typeof createApiKeyQueries>;
+
+function ownerWhere(owner: ApiKeyOwner) {
+  return 'accountId' in owner ? { account_id: owner.accountId } : { org_id: owner.orgId };
+}
+
+export function createApiKeyQueries(knex: Knex) {
+  const table = (db: Knex = knex) => db<ApiKeyRow>('api_keys');
+
+  return {
+    async insert(row: Omit<ApiKeyRow, 'created_at' | 'last_used_at' | 'rotated_at' | 'revoked_at' | 'previous_secret_hash' | 'previous_expires_at'>) {
+      await table().insert({ ...row, labels: JSON.stringify(row.labels) as never });
+    },
+
+    /** One indexed read per use: revocation and expiry take effect on every instance at once. */
+    async findByPublicId(publicId: string): Promise<ApiKeyLookupRow | undefined> {
+      return knex('api_keys as k')
+        .leftJoin('accounts as a', 'a.id', 'k.account_id')
+        .where('k.public_id', publicId)
+        .first<ApiKeyLookupRow | undefined>('k.*', 'a.disabled as owner_disabled');
+    },
+
+    /** A key of this owner, or nothing: another owner's key is never found. */
+    async findForOwner(owner: ApiKeyOwner, id: string, db: Knex = knex): Promise<ApiKeyRow | undefined> {
+      return table(db).where({ id, ...ownerWhere(owner) }).first();
+    },
+
+    async findById(id: string, db: Knex = knex): Promise<ApiKeyRow | undefined> {
+      return table(db).where({ id }).first();
+    },
+
+    /** The row, locked until the transaction ends (a rotation reads and replaces the hash). */
+    async findByIdForUpdate(id: string, trx: Knex.Transaction): Promise<ApiKeyRow | undefined> {
+      return table(trx).where({ id }).forUpdate().first();
+    },
+
+    async listForOwner(owner: ApiKeyOwner): Promise<ApiKeyRow[]> {
+      return table().where(ownerWhere(owner)).orderBy('created_at', 'desc');
+    },
+
+    async listAll(): Promise<ApiKeyRow[]> {
+      return table().orderBy('created_at', 'desc');
+    },
+
+    async organizationExists(orgId: string): Promise<boolean> {
+      return !!(await knex('organizations').where({ id: orgId }).first('id'));
+    },
+
+    async revoke(id: string, db: Knex = knex): Promise<boolean> {
+      return (await table(db).where({ id }).whereNull('revoked_at').update({ revoked_at: new Date() })) === 1;
+    },
+
+    async rotate(id: string, changes: Pick<ApiKeyRow, 'secret_hash' | 'previous_secret_hash' | 'previous_expires_at' | 'rotated_at'>, db: Knex = knex) {
+      return (await table(db).where({ id }).whereNull('revoked_at').update(changes)) === 1;
+    },
+
+    /** Sets last_used_at unless another request (on any instance) did within the window. */
+    async touchLastUsed(id: string, now: Date, notSince: Date) {
+      await table()
+        .where({ id })
+        .where((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', notSince))
+        .update({ last_used_at: now });
+    },
+
+    /** Deletes, in one small batch, keys revoked or expired before `before`. */
+    async deleteStaleBatch(before: Date) {
+      const ids = knex('api_keys')
+        .select('id')
+        .where((q) => q.where('revoked_at', '<', before).orWhere('expires_at', '<', before))
+        .limit(STALE_BATCH_SIZE);
+      return table().whereIn('id', ids).delete();
+    },
+
+    // The server's HMAC key lives with the other key material in `keys`, sealed like them.
+    async findHmacKey(db: Knex = knex): Promise<{ kid: string; sealed_private: string } | undefined> {
+      return db('keys').where({ use: HMAC_KEY_USE, status: 'current' }).orderBy('created_at').first('kid', 'sealed_private');
+    },
+
+    async insertHmacKey(row: { kid: string; sealed_private: string }, db: Knex = knex) {
+      await db('keys').insert({ ...row, use: HMAC_KEY_USE, alg: 'HS256', public_jwk: null, status: 'current', activated_at: new Date() });
+    },
+
+    /** Serialises creation of the HMAC key between instances that start together. */
+    async lockHmacKeyCreation(trx: Knex.Transaction) {
+      await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [HMAC_KEY_USE]);
+    },
+  };
+}
