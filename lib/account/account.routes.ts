@@ -8,7 +8,9 @@ import type { OrgService } from '../orgs/orgs.service.js';
 import { field, renderPage } from '../interactions/page.js';
 import type { AccountService } from '../accounts/accounts.service.js';
 import type { Renderer } from '../views/renderer.js';
+import type { MfaService } from '../mfa/mfa.service.js';
 import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js';
+import { addSecurityRoutes } from './account-security.routes.js';
 
 /**
  * /account: the person's own settings, server-rendered over the same services as the JSON API.
@@ -25,6 +27,7 @@ import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js
  *   POST /account/orgs/:orgId/invite | /members/:accountId/role | /members/:accountId/remove
  *   GET/POST /account/invitations?token=   see and accept an invitation (the mailed link)
  *   POST /account/password                 change the password (the current one is needed)
+ *   /account/security…                    second factors (account-security.routes.ts)
  *   POST /account/delete                   delete the account (confirmation required)
  */
 const STATE_COOKIE = 'latch.account_state';
@@ -51,6 +54,7 @@ type Deps = {
   me: MeService;
   orgs: OrgService;
   sessionPrincipal: (ctx: Koa.Context) => Promise<Principal | undefined>;
+  mfa: MfaService;
 };
 
 export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
@@ -59,7 +63,7 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   router.use(...formMiddleware);
 
   /** Sends the browser to sign in as the account client, remembering where to come back. */
-  async function signInFirst(ctx: Koa.Context) {
+  async function signInFirst(ctx: Koa.Context, maxAgeSeconds?: number) {
     const state = crypto.randomBytes(16).toString('base64url');
     const verifier = crypto.randomBytes(32).toString('base64url');
     ctx.cookies.set(STATE_COOKIE, `${state}.${encodeURIComponent(ctx.path + (ctx.querystring ? `?${ctx.querystring}` : ''))}`, { httpOnly: true, sameSite: 'lax', signed: true, maxAge: 10 * 60 * 1000, secure: issuer.startsWith('https:') });
@@ -72,15 +76,18 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
       state,
       code_challenge: crypto.createHash('sha256').update(verifier).digest('base64url'),
       code_challenge_method: 'S256',
+      ...(maxAgeSeconds ? { max_age: String(maxAgeSeconds), prompt: 'login' } : {}),
     }).toString();
     ctx.status = 303;
     ctx.redirect(url.href);
   }
 
-  async function signedIn(ctx: Koa.Context): Promise<Principal | undefined> {
+  async function signedIn(ctx: Koa.Context, opts: { maxAgeSeconds?: number } = {}): Promise<Principal | undefined> {
     const principal = await deps.sessionPrincipal(ctx);
-    if (!principal?.accountId) {
-      if (ctx.method === 'GET') await signInFirst(ctx);
+    const tooOld = !!principal && !!opts.maxAgeSeconds && (!principal.authTime || Date.now() / 1000 - principal.authTime > opts.maxAgeSeconds);
+    if (!principal?.accountId || tooOld) {
+      if (ctx.method === 'GET') await signInFirst(ctx, tooOld ? opts.maxAgeSeconds : undefined);
+      else if (tooOld) throw new LatchError('reauthentication_required', 'Sign in again to change this (a sign-in within the last 5 minutes is needed).', 403);
       else throw new LatchError('unauthenticated', 'Your session has ended. Sign in again.', 401);
       return undefined;
     }
@@ -191,6 +198,8 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
       renderPage(ctx, renderer, 'pages/message', { title: 'Invitation not accepted', message: err.message, link: { href: '/account', label: 'Your account' } }, err.status);
     }
   });
+
+  if (deps.mfa.mode !== 'off') addSecurityRoutes(router, { renderer, mfa: deps.mfa, signedIn });
 
   router.post('/delete', async (ctx) => {
     const principal = await signedIn(ctx);

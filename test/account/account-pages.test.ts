@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { generate } from 'otplib';
 import request from 'supertest';
 import { createPerson, type Person } from '../support/people.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
@@ -166,5 +167,61 @@ describe('account pages', () => {
     } finally {
       person = saved;
     }
+  });
+});
+
+describe('account pages: second factors', () => {
+  let latch: TestLatch;
+  let person: Person;
+  before(async () => {
+    latch = await startLatch();
+    person = await createPerson(latch, 'secure@example.com');
+  });
+  after(() => latch.close());
+
+  async function signedInAgent() {
+    const agent = request.agent(latch.url);
+    let res = await agent.get('/account/security');
+    for (let i = 0; i < 10; i += 1) {
+      if (res.status === 303 || res.status === 302) {
+        const next = new URL(res.headers.location!, latch.url);
+        res = await agent.get(next.pathname + next.search);
+      } else if (/\/interaction\/[\w-]+\/login/.test(res.text)) {
+        const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
+        res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: person.email, password: person.password });
+      } else break;
+    }
+    return { agent, page: res };
+  }
+
+  it('sets up an authenticator app from /account/security with a fresh sign-in, shows recovery codes once, and removes it', async () => {
+    const { agent, page } = await signedInAgent();
+    expect(page.status).to.equal(200);
+    expect(page.text).to.include('Set up an authenticator app');
+    const enrol = await agent.get('/account/security/totp').expect(200);
+    const secret = /<code id="totp-secret">([A-Z2-7]+)<\/code>/.exec(enrol.text)![1]!;
+    expect(enrol.text).to.include('data:image/png;base64,');
+    const wrong = await agent.post('/account/security/totp').type('form').send({ _csrf: csrfOf(enrol.text), code: '000000' });
+    expect(wrong.status).to.equal(400);
+    const done = await agent.post('/account/security/totp').type('form').send({ _csrf: csrfOf(enrol.text), code: await generate({ secret }) }).expect(200);
+    expect(done.text).to.include('Save your recovery codes');
+    expect((await latch.container.mfa.factorsOf(person.id)).totp).to.not.equal(null);
+    const security = await agent.get('/account/security').expect(200);
+    expect(security.text).to.include('An authenticator app is set up.');
+    await agent.post('/account/security/totp/remove').type('form').send({ _csrf: csrfOf(security.text) }).expect(200);
+    expect((await latch.container.mfa.factorsOf(person.id)).totp ?? null).to.equal(null);
+  });
+
+  it('asks for a new sign-in when the last one is older than five minutes', async () => {
+    const { agent, page } = await signedInAgent();
+    await latch.container.knex('oidc_payloads')
+      .where({ model: 'Session', account_id: person.id })
+      .update({ payload: latch.container.knex.raw(`jsonb_set(payload, '{loginTs}', to_jsonb(?::bigint))`, [Math.floor(Date.now() / 1000) - 600]) });
+    const stale = await agent.post('/account/security/recovery-codes').type('form').send({ _csrf: csrfOf(page.text) });
+    expect(stale.status).to.equal(403);
+    expect(stale.text).to.include('Sign in again');
+    const again = await agent.get('/account/security').expect(303);
+    expect(again.headers.location).to.include('max_age=300');
+    expect(again.headers.location).to.include('prompt=login');
   });
 });
