@@ -75,6 +75,9 @@ export function registerApiKeyExchange(provider: Provider, deps: { apiKeys: ApiK
 
     const resource = await resources.find(requested[0]!);
     if (!resource) throw new errors.InvalidTarget('unknown resource');
+    // Latch's API takes the key itself; a bearer token for it would act as a person and could
+    // mint new keys, which a key must never be able to do
+    if (resource.builtIn) throw new errors.InvalidTarget("Latch's own API takes the API key directly; exchange it for other resources");
     if (key.resource !== null && key.resource !== resource.identifier) throw new errors.InvalidTarget('the API key is not valid for this resource');
 
     const allowed = key.scopes.filter((s) => resource.scopes.includes(s));

@@ -132,6 +132,9 @@ describe('API keys: introspection and token exchange', () => {
       }
       const none = await exchange({ subject_token: orgKey.key }).expect(400);
       expect(none.body.error).to.equal('invalid_target');
+      // not for Latch's own API: there the key is used directly, and a person's bearer token could mint keys
+      const latchApi = await exchange({ subject_token: personalKey.key, resource: `${latch.issuer}/api/v1` }).expect(400);
+      expect(latchApi.body.error).to.equal('invalid_target');
     });
 
     it('refuses a revoked or expired key, a wrong token type, a public client, a client without the grant', async () => {
