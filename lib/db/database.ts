@@ -54,10 +54,25 @@ export async function openDatabase(database: Config['database']): Promise<Databa
   }
 }
 
-/** Applies pending migrations under Knex's migration lock, so instances starting together are safe. */
+/**
+ * Applies pending migrations under Knex's migration lock, so instances starting together are
+ * safe. On an empty database they can also race to create Knex's own bookkeeping tables
+ * (CREATE TABLE is not guarded by that lock): the loser sees a duplicate-type or
+ * duplicate-table error and simply tries again, by then behind the lock.
+ */
+const CREATE_RACE = new Set(['23505', '42P07']);
+
 export async function migrateLatest(knex: Knex): Promise<string[]> {
-  const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
-  return applied;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
+      return applied;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (attempt >= 5 || !code || !CREATE_RACE.has(code)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
 }
 
 export async function migrateDown(knex: Knex): Promise<string[]> {
