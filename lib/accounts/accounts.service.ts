@@ -128,7 +128,7 @@ export function createAccountService(deps: {
       await throttle.signUp(ctx.ip);
       const email = validEmail(input.email);
       const password = validPassword(input.password, email);
-      const name = typeof input.name === 'string' ? input.name.trim().slice(0, NAME_MAX_LENGTH) || null : null;
+      const name = typeof input.name === 'string' ? input.name.replace(/[\u0000-\u001f]/g, '').trim().slice(0, NAME_MAX_LENGTH) || null : null;
       const passwordHash = await hashPassword(password);
 
       const result = await knex.transaction(async (trx) => {
@@ -158,7 +158,8 @@ export function createAccountService(deps: {
      * way and take the same time (a dummy hash is verified when there is no account).
      */
     async authenticate(input: { email: unknown; password: unknown }, ctx: { ip: string }): Promise<Account> {
-      const email = typeof input.email === 'string' ? input.email : '';
+      // control characters never belong to an address (and NUL cannot be stored in a key)
+      const email = typeof input.email === 'string' ? input.email.replace(/[\u0000-\u001f]/g, '') : '';
       const password = typeof input.password === 'string' ? input.password : '';
       const key = normalizeEmail(email).slice(0, 320);
       await throttle.checkSignIn(key, ctx.ip).catch((err) => {

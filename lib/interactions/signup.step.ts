@@ -4,7 +4,7 @@ import type { Config } from '../config/config.js';
 import { Throttled } from '../throttling/throttle.service.js';
 import type { Renderer } from '../views/renderer.js';
 import type { Interaction } from './interaction-context.js';
-import { field, renderPage } from './page.js';
+import { field, hasNul, renderPage } from './page.js';
 
 /**
  * The sign-up step. Whether or not the address already has an account, the answer is the same
@@ -34,6 +34,10 @@ export function createSignUpStep(deps: { renderer: Renderer; accounts: AccountSe
       const body = ctx.request.body;
       const email = field(body, 'email', 320);
       const name = field(body, 'name', 200);
+      if (hasNul(body, 'name', 'email', 'password')) {
+        renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName, email, name, error: 'The form contained characters that are not allowed.' }, 400);
+        return;
+      }
       try {
         await accounts.signUp({ email, name, password: field(body, 'password', 4096) }, { ip: ctx.ip });
         renderPage(ctx, renderer, 'pages/signup-done', { uid: interaction.uid, email });

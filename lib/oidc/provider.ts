@@ -119,7 +119,12 @@ export function createProvider(deps: ProviderDeps): Provider {
       DeviceCode: ttl.deviceCode,
       IdToken: ttl.idToken,
       Interaction: 60 * 60,
-      Session: ttl.session,
+      // absolute: counted from sign-in, so a session touched on every request still ends
+      Session(_ctx, session) {
+        const loginTs = (session as { loginTs?: number }).loginTs;
+        if (!loginTs) return ttl.session;
+        return Math.max(1, loginTs + ttl.session - Math.floor(Date.now() / 1000));
+      },
       Grant: ttl.refreshTokenAbsolute,
       RefreshToken(_ctx, token) {
         const initiallyIssuedAt = (token as unknown as { iiat?: number }).iiat ?? Math.floor(Date.now() / 1000);
