@@ -55,6 +55,16 @@ export function createInteractionPolicy(options: { mfa: 'optional' | 'required' 
   const policy = base();
   const login = policy.get('login')!;
 
+  // a session whose account was disabled or deleted signs in again (findAccount no longer
+  // returns it), instead of going on to consent with no account behind it
+  login.checks.add(
+    new Check('account_unavailable', 'the signed-in account is no longer available', 'login_required', (ctx: KoaContextWithOIDC) => {
+      const { session, result } = ctx.oidc;
+      if (!session?.accountId || result?.login) return Check.NO_NEED_TO_PROMPT;
+      return ctx.oidc.account ? Check.NO_NEED_TO_PROMPT : Check.REQUEST_PROMPT;
+    }),
+  );
+
   login.checks.add(
     new Check('acr_values', 'the requested authentication context needs a stronger sign-in', (ctx: KoaContextWithOIDC) => {
       const { session, params, result } = ctx.oidc;

@@ -47,4 +47,13 @@ describe('SECURITY E.34 and hostile forms: absolute session lifetime, NUL bytes'
     const res = await a.post(`/interaction/${uid}/signup`).type('form').send({ name: 'Mal\u0000lory', email: 'nul-name@example.com', password: 'a long enough passphrase', _csrf: csrfFrom(form.text) });
     expect(res.status).to.be.within(400, 499);
   });
+
+  it('SECURITY E.34 — a disabled account\'s browser session at /auth → login_required, not 500', async () => {
+    const { id } = await signUpAccount(latch, 'disabled2@example.com');
+    const a = request.agent(latch.url);
+    await authorize(latch, a, { clientId: web, redirectUri, email: 'disabled2@example.com' });
+    await latch.container.knex('accounts').where({ id }).update({ disabled: true });
+    const run = await authorize(latch, a, { clientId: web, redirectUri, params: { prompt: 'none' } });
+    expect(run.location.searchParams.get('error')).to.equal('login_required');
+  });
 });
