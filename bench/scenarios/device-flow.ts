@@ -1,12 +1,12 @@
 import type { PendingScenario } from './types.js';
 
-/** Scenario 7: waits for people who can approve device codes (issue 3). */
+/** Scenario 7: not in the bench yet. Replace with a Scenario that polls while approving. */
 export const deviceFlow: PendingScenario = {
   id: '7',
   title: 'device flow: many devices polling while codes are approved',
   pending: {
-    reason: 'device codes can be issued and polled, but no signed-in person can approve one yet, so no poll ever succeeds',
-    needs: ['hosted sign-in (issue 3) so /device approvals complete', 'a driver that approves codes while devices poll'],
+    reason: 'not written yet: approving a code needs a signed-in person on /device, which needs the same form driver as scenario 6',
+    needs: ['the hosted-form driver of scenario 6', 'devices polling /token (slow_down honoured) while approvals run'],
     addAs: 'bench/scenarios/device-flow.ts',
   },
 };

@@ -1,4 +1,4 @@
-import { apiKeys } from './api-keys.js';
+import { apiKeyExchange, apiKeyWhoami } from './api-keys.js';
 import { clientCredentialsJwt } from './client-credentials-jwt.js';
 import { clientCredentialsOpaque } from './client-credentials-opaque.js';
 import { deviceFlow } from './device-flow.js';
@@ -14,7 +14,8 @@ export const SCENARIOS: ScenarioEntry[] = [
   clientCredentialsOpaque,
   introspectionWithHint,
   introspectionWithoutHint,
-  apiKeys,
+  apiKeyWhoami,
+  apiKeyExchange,
   refreshRotation,
   passwordFlow,
   deviceFlow,

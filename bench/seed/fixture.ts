@@ -7,7 +7,8 @@ import type { KeyMaterial } from '../../lib/keys/keys.service.js';
 import { createLogger } from '../../lib/log.js';
 import type { CeilingInput, CeilingResource } from '../servers/ceiling-config.js';
 import { seedClients, type Credential } from './clients.js';
-import { seedAccounts, seedApiKeys, type SeedNote } from './optional-tables.js';
+import { seedApiKeys } from './api-keys.js';
+import { seedAccounts, type SeedNote } from './optional-tables.js';
 import { insertPayloadRows } from './payload-rows.js';
 import { settleDatabase } from './settle.js';
 import { mintRefreshTokens, type RefreshTokenOwner } from './refresh-tokens.js';
@@ -27,6 +28,10 @@ export type Fixture = {
   machines: Credential[];
   apps: Credential[];
   accountIds: string[];
+  /** plaintext API keys (scenario 4), empty where Latch has none */
+  apiKeys: string[];
+  /** a client allowed the token-exchange grant, where Latch has one */
+  exchanger?: Credential;
   notes: SeedNote[];
 };
 
@@ -47,6 +52,15 @@ export function refreshOwners(fixture: Fixture): RefreshTokenOwner[] {
   return fixture.apps.map((app, i) => ({ clientId: app.clientId, accountId: fixture.accountIds[i % fixture.accountIds.length]! }));
 }
 
+async function seedExchanger(container: Container): Promise<Credential | undefined> {
+  try {
+    const created = await container.clients.create({ name: 'Bench token exchanger', grantTypes: ['urn:ietf:params:oauth:grant-type:token-exchange'] });
+    return { clientId: created.clientId, clientSecret: created.clientSecret! };
+  } catch {
+    return undefined;
+  }
+}
+
 export function latchEnv(databaseUrl: string, issuer: string, secret: string): Record<string, string> {
   return { DATABASE_URL: databaseUrl, ISSUER: issuer, LATCH_SECRET: secret };
 }
@@ -61,7 +75,8 @@ export async function seedLatch(options: { databaseUrl: string; issuer: string; 
   await container.resources.add({ identifier: BENCH_RESOURCE, scopes: BENCH_SCOPES, tokenFormat: 'jwt' });
   const { machines, apps } = await seedClients(container.clients, options.sizes.clients);
   const accounts = await seedAccounts(db.knex, options.sizes.accounts);
-  const apiKeys = await seedApiKeys(db.knex, options.sizes.apiKeys);
+  const apiKeys = await seedApiKeys(container, options.sizes.apiKeys, accounts.accountIds);
+  const exchanger = apiKeys.keys.length ? await seedExchanger(container) : undefined;
   const clientIds = [...machines, ...apps].map((c) => c.clientId);
   const liveTokens = await insertPayloadRows(db.knex, { count: options.sizes.liveTokens, clientIds, accountIds: accounts.accountIds, expired: false, salt: options.salt });
   await settleDatabase(db.knex);
@@ -70,9 +85,9 @@ export async function seedLatch(options: { databaseUrl: string; issuer: string; 
     { table: 'clients', status: 'seeded', rows: clientIds.length, note: `${machines.length} client_credentials, ${apps.length} code + refresh` },
     { table: 'oidc_payloads', status: 'seeded', rows: liveTokens, note: 'live tokens: 50 % client_credentials, 25 % access, 25 % refresh' },
     accounts.note,
-    apiKeys,
+    apiKeys.note,
   ];
-  const fixture: Fixture = { issuer: options.issuer, resource: BENCH_RESOURCE, machines, apps, accountIds: accounts.accountIds, notes };
+  const fixture: Fixture = { issuer: options.issuer, resource: BENCH_RESOURCE, machines, apps, accountIds: accounts.accountIds, apiKeys: apiKeys.keys, exchanger, notes };
   const owners = refreshOwners(fixture);
 
   return {

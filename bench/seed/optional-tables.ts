@@ -29,10 +29,3 @@ export async function seedAccounts(knex: Knex, count: number): Promise<{ note: S
     return { note: { table: 'accounts', status: 'failed', rows: 0, note: (err as Error).message }, accountIds: syntheticIds };
   }
 }
-
-export async function seedApiKeys(knex: Knex, count: number): Promise<SeedNote> {
-  if (!(await knex.schema.hasTable('api_keys'))) {
-    return { table: 'api_keys', status: 'skipped', rows: 0, note: `no api_keys table yet; ${count} API keys not seeded` };
-  }
-  return { table: 'api_keys', status: 'skipped', rows: 0, note: 'api_keys exists; add bench/seed/api-keys.ts seeding through the API-key service' };
-}
