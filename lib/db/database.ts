@@ -56,21 +56,45 @@ export async function openDatabase(database: Config['database']): Promise<Databa
 
 /**
  * Applies pending migrations under Knex's migration lock, so instances starting together are
- * safe. On an empty database they can also race to create Knex's own bookkeeping tables
- * (CREATE TABLE is not guarded by that lock): the loser sees a duplicate-type or
- * duplicate-table error and simply tries again, by then behind the lock.
+ * safe. Knex does not wait for that lock — a second instance gets MigrationLocked — and on an
+ * empty database instances also race to create Knex's own tables (duplicate type or table).
+ * Either way the instance waits briefly and tries again, for up to a minute.
  */
-const CREATE_RACE = new Set(['23505', '42P07']);
+// unique violation on pg_type, duplicate table, duplicate type (object)
+const CREATE_RACE = new Set(['23505', '42P07', '42710']);
+const MIGRATION_WAIT_MS = 60_000;
+
+function isMigrationRace(err: unknown): boolean {
+  const e = err as { code?: string; name?: string };
+  return e?.name === 'MigrationLocked' || (!!e?.code && CREATE_RACE.has(e.code));
+}
 
 export async function migrateLatest(knex: Knex): Promise<string[]> {
+  if (knex.client.config.client !== 'pg') return migrateWithRetry(knex);
+  // On PostgreSQL, instances take turns: a session-level advisory lock held on a connection
+  // of its own (Knex migrates on the others) makes each wait for the one before it.
+  const connection = await knex.client.acquireConnection();
+  try {
+    await connection.query('SELECT pg_advisory_lock(4849714)');
+    try {
+      return await migrateWithRetry(knex);
+    } finally {
+      await connection.query('SELECT pg_advisory_unlock(4849714)');
+    }
+  } finally {
+    await knex.client.releaseConnection(connection);
+  }
+}
+
+async function migrateWithRetry(knex: Knex): Promise<string[]> {
+  const deadline = Date.now() + MIGRATION_WAIT_MS;
   for (let attempt = 1; ; attempt += 1) {
     try {
       const [, applied] = (await knex.migrate.latest({ migrationSource })) as [number, string[]];
       return applied;
     } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (attempt >= 5 || !code || !CREATE_RACE.has(code)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      if (!isMigrationRace(err) || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1000)));
     }
   }
 }

@@ -9,9 +9,9 @@ describe('migrations at start on PostgreSQL', function () {
     if (!usingPostgres()) this.skip();
   });
 
-  it('four instances migrating an empty database together all succeed, and every migration ran once', async () => {
+  it('eight instances migrating an empty database together all succeed, and every migration ran once', async () => {
     const testDb = await createTestDatabase();
-    const dbs = await Promise.all(Array.from({ length: 4 }, () => openDatabase(loadConfig(testDb.env).database)));
+    const dbs = await Promise.all(Array.from({ length: 8 }, () => openDatabase(loadConfig(testDb.env).database)));
     try {
       const results = await Promise.all(dbs.map((db) => migrateLatest(db.knex)));
       const applied = results.flat();
