@@ -212,6 +212,33 @@ describe('account pages: second factors', () => {
     expect((await latch.container.mfa.factorsOf(person.id)).totp ?? null).to.equal(null);
   });
 
+  it('gives passkey registration options as JSON bound to the session, and refuses a broken or hostile registration with a message', async () => {
+    const { agent, page } = await signedInAgent();
+    expect(page.text).to.include('Add a passkey');
+    const csrf = csrfOf(page.text);
+    const options = await agent.post('/account/security/passkeys/options').set('x-csrf-token', csrf).send({ _csrf: csrf }).expect(200);
+    expect(options.headers['cache-control']).to.equal('no-store');
+    expect(options.body.challenge).to.be.a('string');
+    expect(options.body.user.name).to.equal(person.email);
+    expect(options.body.rp.id).to.equal(new URL(latch.issuer).hostname);
+
+    for (const response of ['', 'not json', '{"id":"x","rawId":"x","type":"public-key","response":{}}', '<script>alert(1)</script>', 'x'.repeat(200_000), "' OR 1=1 --"]) {
+      const res = await agent.post('/account/security/passkeys').type('form').send({ _csrf: csrf, name: 'Key', response });
+      expect(res.status, response.slice(0, 40)).to.be.within(400, 499);
+      expect(res.text).to.include('role="alert"');
+      expect(res.text).to.not.include('<script>alert(1)</script>');
+    }
+    const withoutCsrf = await agent.post('/account/security/passkeys/options').send({});
+    expect(withoutCsrf.status).to.equal(403);
+    expect((await latch.container.mfa.factorsOf(person.id)).passkeys).to.deep.equal([]);
+  });
+
+  it('answers passkey options with a JSON error when there is no session', async () => {
+    const res = await request(latch.url).post('/account/security/passkeys/options').set('accept', 'application/json').send({});
+    expect(res.status).to.be.within(400, 403);
+    expect(res.body.error).to.be.a('string');
+  });
+
   it('asks for a new sign-in when the last one is older than five minutes', async () => {
     const { agent, page } = await signedInAgent();
     await latch.container.knex('oidc_payloads')
