@@ -39,7 +39,7 @@ export function createApp(c: Container): Koa {
       forms,
     ),
     accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
-    accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession, mfa: c.mfa }, forms),
+    accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession, mfa: c.mfa, apiKeys: c.apiKeys, resources: c.resources }, forms),
     buildApi({
       prefix: '/api/v1',
       issuer: c.config.issuer,

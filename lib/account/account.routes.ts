@@ -10,6 +10,9 @@ import type { AccountService } from '../accounts/accounts.service.js';
 import type { Renderer } from '../views/renderer.js';
 import type { MfaService } from '../mfa/mfa.service.js';
 import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js';
+import type { ApiKeyService } from '../api-keys/api-keys.service.js';
+import type { ResourceService } from '../resources/resources.service.js';
+import { addApiKeyRoutes } from './account-api-keys.routes.js';
 import { addSecurityRoutes } from './account-security.routes.js';
 
 /**
@@ -28,6 +31,7 @@ import { addSecurityRoutes } from './account-security.routes.js';
  *   GET/POST /account/invitations?token=   see and accept an invitation (the mailed link)
  *   POST /account/password                 change the password (the current one is needed)
  *   /account/security…                    second factors (account-security.routes.ts)
+ *   /account/api-keys…                    API keys (account-api-keys.routes.ts)
  *   POST /account/delete                   delete the account (confirmation required)
  */
 const STATE_COOKIE = 'latch.account_state';
@@ -55,6 +59,8 @@ type Deps = {
   orgs: OrgService;
   sessionPrincipal: (ctx: Koa.Context) => Promise<Principal | undefined>;
   mfa: MfaService;
+  apiKeys: ApiKeyService;
+  resources: ResourceService;
 };
 
 export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
@@ -200,6 +206,7 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   });
 
   if (deps.mfa.mode !== 'off') addSecurityRoutes(router, { renderer, mfa: deps.mfa, signedIn });
+  addApiKeyRoutes(router, { renderer, apiKeys: deps.apiKeys, orgs, resources: deps.resources, signedIn });
 
   router.post('/delete', async (ctx) => {
     const principal = await signedIn(ctx);
