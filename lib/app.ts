@@ -1,6 +1,7 @@
 import Koa from 'koa';
 import mount from 'koa-mount';
 import type { Container } from './container.js';
+import { requestContext } from './audit/request-context.js';
 import { assetRoutes } from './http/assets.routes.js';
 import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
@@ -50,6 +51,8 @@ export function createApp(c: Container): Koa {
   ];
 
   app.use(requestLog(c.log));
+  // who is calling (IP, user agent), for audit events recorded anywhere below
+  app.use(requestContext());
   app.use(c.metrics.middleware());
   for (const middleware of securityHeaders({ issuer: c.config.issuer })) app.use(middleware);
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
