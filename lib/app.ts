@@ -7,6 +7,8 @@ import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js'
 import { healthRoutes } from './http/health.routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import { accountRoutes } from './account/account.routes.js';
+import { createAdminCommands } from './admin/admin-commands.js';
+import { adminRoutes } from './admin/admin.routes.js';
 import { buildApi } from './api/api-router.js';
 import { parseBody } from './http/body.js';
 import { meRoutes } from './me/me.routes.js';
@@ -41,6 +43,16 @@ export function createApp(c: Container): Koa {
     ),
     accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
     accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession, mfa: c.mfa }, forms),
+    adminRoutes(
+      {
+        issuer: c.config.issuer,
+        renderer: c.renderer,
+        sessionPrincipal: c.authenticateApi.readSession,
+        isAdmin: async (accountId) => !!(await c.accounts.findById(accountId))?.isAdmin,
+        commandsFor: (actor) => createAdminCommands(c, { actor }),
+      },
+      forms,
+    ),
     buildApi({
       prefix: '/api/v1',
       issuer: c.config.issuer,
