@@ -62,13 +62,18 @@ export async function smtpProblem(smtpUrl: string): Promise<string | undefined> 
     return undefined;
   } catch (err) {
     const e = err as { code?: string; message?: string };
-    switch (e.code) {
+    // nodemailer wraps socket errors as ESOCKET; the system error's code is in the message
+    const systemCode = /\b(ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH)\b/.exec(e.message ?? '')?.[1];
+    switch (systemCode ?? e.code) {
       case 'ECONNREFUSED':
         return `nothing accepts connections at ${where}: is the mail server running, and is the port right?`;
       case 'ENOTFOUND':
+      case 'EAI_AGAIN':
       case 'EDNS':
         return `the host name ${url.hostname} does not resolve`;
       case 'ETIMEDOUT':
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
       case 'ETIMEOUT':
       case 'ECONNECTION':
         return `no answer from ${where} within ${SMTP_CHECK_TIMEOUT_MS / 1000} s (a firewall, or the wrong host or port?)`;
