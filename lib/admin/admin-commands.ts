@@ -27,11 +27,13 @@ function auditDetails(args: Args): Record<string, unknown> {
   return Object.fromEntries(Object.entries(args).filter(([key, value]) => value !== undefined && !SECRET_ARGS.has(key)));
 }
 
+/** What a command acted on: the id it reports (an account named by e-mail gives its id), else the one it was given. */
 function subjectOf(args: Args, result: unknown): string | undefined {
-  for (const key of SUBJECT_ARGS) if (typeof args[key] === 'string') return args[key] as string;
   const r = result as { clientId?: unknown; id?: unknown; identifier?: unknown } | undefined;
   const fromResult = r?.clientId ?? r?.id ?? r?.identifier;
-  return typeof fromResult === 'string' ? fromResult : undefined;
+  if (typeof fromResult === 'string') return fromResult;
+  for (const key of SUBJECT_ARGS) if (typeof args[key] === 'string') return args[key] as string;
+  return undefined;
 }
 
 /**

@@ -209,7 +209,8 @@ describe('audit log', function () {
       const person = await createAccount(latch, 'admin-target@example.com');
       for (const command of ['users.disable', 'users.enable', 'users.make-admin', 'users.reset-mfa'] as const) {
         const event = await oneEvent(`admin.${command}`, () => cli()[command]({ user: person.email }));
-        expect(event, command).to.include({ actor: 'cli', subject: person.email, outcome: 'success' });
+        expect(event, command).to.include({ actor: 'cli', subject: person.id, outcome: 'success' });
+        expect(event.details).to.include({ user: person.email });
       }
       const refused = await oneEvent('admin.users.disable', () => cli()['users.disable']({ user: 'nobody-at-all@example.com' }));
       expect(refused.outcome).to.equal('failure');
