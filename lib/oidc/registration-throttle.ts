@@ -8,8 +8,14 @@ import { Throttled, type ThrottleService } from '../throttling/throttle.service.
  * Refused registrations store nothing and do not count.
  */
 export function limitRegistration(provider: Provider, throttle: ThrottleService) {
+  let path: string | undefined;
+  try {
+    path = provider.pathFor('registration');
+  } catch {
+    return; // LATCH_REGISTRATION=closed: there is no registration endpoint to limit
+  }
   provider.use(async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== provider.pathFor('registration')) return next();
+    if (ctx.method !== 'POST' || ctx.path !== path) return next();
     try {
       await throttle.checkRegistration(ctx.ip);
     } catch (err) {

@@ -232,6 +232,19 @@ describe('audit log', function () {
       expect(event!.details).to.deep.equal({ truncated: true });
     });
 
+    it('a sign-in still succeeds when its audit event cannot be written', async () => {
+      const account = await createAccount(latch, 'audit-down@example.com');
+      const { knex } = latch.container;
+      await knex.raw("ALTER TABLE audit_events ADD CONSTRAINT refuse_sign_ins CHECK (type <> 'sign_in.password')");
+      try {
+        const signedIn = await latch.container.accounts.authenticate(account, { ip: '203.0.113.20' });
+        expect(signedIn.id).to.equal(account.id);
+      } finally {
+        await knex.raw('ALTER TABLE audit_events DROP CONSTRAINT refuse_sign_ins');
+      }
+      expect(await latch.container.audit.list({ subject: account.id, type: 'sign_in' })).to.deep.equal([]);
+    });
+
     it('filters by type family, actor, outcome and time; refuses bad filters with a clear message', async () => {
       const failures = await latch.container.audit.list({ type: 'sign_in', outcome: 'failure' });
       expect(failures.length).to.be.greaterThan(0);
