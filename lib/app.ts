@@ -1,11 +1,14 @@
 import Koa from 'koa';
 import mount from 'koa-mount';
 import type { Container } from './container.js';
+import { requestContext } from './audit/request-context.js';
 import { assetRoutes } from './http/assets.routes.js';
 import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
 import { securityHeaders } from './http/security-headers.js';
 import { accountRoutes } from './account/account.routes.js';
+import { createAdminCommands } from './admin/admin-commands.js';
+import { adminRoutes } from './admin/admin.routes.js';
 import { buildApi } from './api/api-router.js';
 import { parseBody } from './http/body.js';
 import { meRoutes } from './me/me.routes.js';
@@ -40,6 +43,16 @@ export function createApp(c: Container): Koa {
     ),
     accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
     accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession, mfa: c.mfa, apiKeys: c.apiKeys, resources: c.resources }, forms),
+    adminRoutes(
+      {
+        issuer: c.config.issuer,
+        renderer: c.renderer,
+        sessionPrincipal: c.authenticateApi.readSession,
+        isAdmin: async (accountId) => !!(await c.accounts.findById(accountId))?.isAdmin,
+        commandsFor: (actor) => createAdminCommands(c, { actor }),
+      },
+      forms,
+    ),
     buildApi({
       prefix: '/api/v1',
       issuer: c.config.issuer,
@@ -50,6 +63,8 @@ export function createApp(c: Container): Koa {
   ];
 
   app.use(requestLog(c.log));
+  // who is calling (IP, user agent), for audit events recorded anywhere below
+  app.use(requestContext());
   app.use(c.metrics.middleware());
   for (const middleware of securityHeaders({ issuer: c.config.issuer })) app.use(middleware);
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));

@@ -5,6 +5,12 @@ import { createSealer } from './crypto/seal.js';
 import { type Database } from './db/database.js';
 import { ACCOUNT_CLIENT_ID, ensureAccountClient } from './account/account-client.js';
 import { createAccountQueries } from './accounts/accounts.queries.js';
+import { createAccountAdminService } from './accounts/account-admin.service.js';
+import { createAuditQueries } from './audit/audit.queries.js';
+import { createAuditService } from './audit/audit.service.js';
+import { createIdleClientPruner, watchClientActivity } from './clients/client-activity.js';
+import { limitRegistration } from './oidc/registration-throttle.js';
+import { createOrgAdminService } from './orgs/orgs-admin.service.js';
 import { createAccessTokenVerifier } from './api/access-token-verifier.js';
 import { createApiAuthenticator } from './api/api-auth.js';
 import { createApiKeyResolver } from './api-keys/api-key-auth.js';
@@ -55,7 +61,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     orgs: createOrgQueries(knex),
     mfa: createMfaQueries(knex),
     apiKeys: createApiKeyQueries(knex),
+    audit: createAuditQueries(knex),
   };
+  // first, so every service can record what it does; the key service records keys.rotated/retired here too
+  const audit = createAuditService({ queries: queries.audit, log });
 
   const keys = createKeyService({ knex, queries: queries.keys, sealer });
   const created = await keys.ensureKeys();
@@ -67,14 +76,17 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
   const throttle = createThrottleService(knex);
   const metrics = createMetrics({ knex });
-  const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer, onSignIn: metrics.signIn });
-  const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log });
+  const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer, onSignIn: metrics.signIn, audit });
+  const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log, audit });
   const consents = createConsentService({ knex, queries: queries.consents, payloads: queries.payloads });
   const orgs = createOrgService({ knex, queries: queries.orgs, accounts, mail, issuer: config.issuer });
   const me = createMeService({ knex, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
   const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
-  const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log });
+  const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log, audit });
   const exchangedTokenClaims = createExchangedTokenClaims();
+  const accountAdmin = createAccountAdminService({ knex, queries: queries.accounts, payloads: queries.payloads, orgQueries: queries.orgs, me, mfa });
+  const orgAdmin = createOrgAdminService({ queries: queries.orgs });
+  const idleClients = createIdleClientPruner({ clients: queries.clients, audit, idleDays: config.dcrIdleDays });
 
   // The provider validates client metadata; the client service needs that check before it
   // writes, so it receives it as a function rather than the provider itself.
@@ -104,7 +116,9 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     throttle,
     exchangedTokenClaims: exchangedTokenClaims.lookup,
   });
-  registerApiKeyExchange(provider, { apiKeys, resources, claims: exchangedTokenClaims, log });
+  registerApiKeyExchange(provider, { apiKeys, resources, claims: exchangedTokenClaims, audit });
+  limitRegistration(provider, throttle);
+  watchClientActivity(provider, { audit, clients: queries.clients, onError: (err) => log.warn({ err }, 'could not note a client use') });
   answerApiKeyIntrospection(provider, apiKeys);
 
   const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, audience: resources.latchApi.identifier, privateJwks: keyMaterial.jwks.keys });
@@ -125,10 +139,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     log,
     intervalSeconds: config.pruneIntervalSeconds,
     payloads: queries.payloads,
-    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale()],
+    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => idleClients.prune()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune, audit, accountAdmin, orgAdmin, idleClients };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

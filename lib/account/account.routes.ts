@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import Router from '@koa/router';
 import type Koa from 'koa';
 import type { Principal } from '../api/api-auth.js';
@@ -9,7 +8,7 @@ import { field, renderPage } from '../interactions/page.js';
 import type { AccountService } from '../accounts/accounts.service.js';
 import type { Renderer } from '../views/renderer.js';
 import type { MfaService } from '../mfa/mfa.service.js';
-import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js';
+import { createSignedIn, RETURN_PATH, STATE_COOKIE } from './signed-in.js';
 import type { ApiKeyService } from '../api-keys/api-keys.service.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import { addApiKeyRoutes } from './account-api-keys.routes.js';
@@ -34,7 +33,6 @@ import { addSecurityRoutes } from './account-security.routes.js';
  *   /account/api-keys…                    API keys (account-api-keys.routes.ts)
  *   POST /account/delete                   delete the account (confirmation required)
  */
-const STATE_COOKIE = 'latch.account_state';
 const NOTICES: Record<string, string> = {
   profile: 'Your profile was saved.',
   'verify-sent': 'We sent you a new confirmation link.',
@@ -68,37 +66,7 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   const router = new Router({ prefix: '/account' });
   router.use(...formMiddleware);
 
-  /** Sends the browser to sign in as the account client, remembering where to come back. */
-  async function signInFirst(ctx: Koa.Context, maxAgeSeconds?: number) {
-    const state = crypto.randomBytes(16).toString('base64url');
-    const verifier = crypto.randomBytes(32).toString('base64url');
-    ctx.cookies.set(STATE_COOKIE, `${state}.${encodeURIComponent(ctx.path + (ctx.querystring ? `?${ctx.querystring}` : ''))}`, { httpOnly: true, sameSite: 'lax', signed: true, maxAge: 10 * 60 * 1000, secure: issuer.startsWith('https:') });
-    const url = new URL(`${issuer}/auth`);
-    url.search = new URLSearchParams({
-      client_id: ACCOUNT_CLIENT_ID,
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: accountClientRedirectUri(issuer),
-      state,
-      code_challenge: crypto.createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      ...(maxAgeSeconds ? { max_age: String(maxAgeSeconds), prompt: 'login' } : {}),
-    }).toString();
-    ctx.status = 303;
-    ctx.redirect(url.href);
-  }
-
-  async function signedIn(ctx: Koa.Context, opts: { maxAgeSeconds?: number } = {}): Promise<Principal | undefined> {
-    const principal = await deps.sessionPrincipal(ctx);
-    const tooOld = !!principal && !!opts.maxAgeSeconds && (!principal.authTime || Date.now() / 1000 - principal.authTime > opts.maxAgeSeconds);
-    if (!principal?.accountId || tooOld) {
-      if (ctx.method === 'GET') await signInFirst(ctx, tooOld ? opts.maxAgeSeconds : undefined);
-      else if (tooOld) throw new LatchError('reauthentication_required', 'Sign in again to change this (a sign-in within the last 5 minutes is needed).', 403);
-      else throw new LatchError('unauthenticated', 'Your session has ended. Sign in again.', 401);
-      return undefined;
-    }
-    return principal;
-  }
+  const { signedIn } = createSignedIn({ issuer, sessionPrincipal: deps.sessionPrincipal });
 
   const back = (ctx: Koa.Context, notice: string, to = '/account') => {
     ctx.status = 303;
@@ -143,8 +111,8 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
       return renderPage(ctx, renderer, 'pages/message', { title: 'Sign-in expired', message: 'This sign-in was started in another window or has expired.', link: { href: '/account', label: 'Try again' } }, 400);
     }
     ctx.status = 303;
-    // only back into the account pages, never elsewhere
-    ctx.redirect(path && /^\/account(\/|\?|$)/.test(path) ? path : '/account');
+    // only back into the account pages or the admin console, never elsewhere
+    ctx.redirect(path && RETURN_PATH.test(path) ? path : '/account');
   });
 
   router.post('/profile', (ctx) => change(ctx, async (p) => void (await me.updateProfile(p.accountId!, { name: field(ctx.request.body, 'name', 300) })), 'profile'));

@@ -37,6 +37,23 @@ export function createAccountQueries(knex: Knex) {
       return db<AccountRow>('accounts').where({ email_normalized: emailNormalized }).first();
     },
 
+    /** For admins: accounts oldest first, optionally those whose e-mail or name contains `search`. */
+    async list(opts: { search?: string; limit: number }): Promise<AccountRow[]> {
+      const q = knex<AccountRow>('accounts').orderBy('created_at', 'asc').limit(opts.limit);
+      if (opts.search) {
+        const like = `%${opts.search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`;
+        q.where((w) => w.where('email_normalized', 'like', like).orWhereRaw('lower(name) like ?', [like]));
+      }
+      return q;
+    },
+
+    /** Administrators whose accounts are enabled, locked for the transaction when given one. */
+    async enabledAdmins(db: Knex = knex): Promise<string[]> {
+      const q = db('accounts').where({ is_admin: true, disabled: false }).select('id');
+      if (db !== knex) q.forUpdate();
+      return (await q).map((r: { id: string }) => r.id);
+    },
+
     async anyExists(db: Knex = knex): Promise<boolean> {
       return !!(await db('accounts').first('id'));
     },

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import type { AuditService } from '../audit/audit.service.js';
 import { LatchError } from '../http/errors.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { OidcPayloadQueries } from '../oidc/oidc-payloads.queries.js';
@@ -66,8 +67,10 @@ export function createAccountService(deps: {
   issuer: string;
   /** told the outcome of every password sign-in (metrics) */
   onSignIn?: (outcome: 'success' | 'failure' | 'throttled') => void;
+  audit?: Pick<AuditService, 'record'>;
 }) {
   const { knex, queries, payloads, mail, throttle, issuer } = deps;
+  const audit = async (event: Parameters<AuditService['record']>[0]) => deps.audit?.record(event);
 
   function validEmail(raw: unknown): string {
     const email = typeof raw === 'string' ? raw.trim() : '';
@@ -162,8 +165,9 @@ export function createAccountService(deps: {
       const email = typeof input.email === 'string' ? input.email.replace(/[\u0000-\u001f]/g, '') : '';
       const password = typeof input.password === 'string' ? input.password : '';
       const key = normalizeEmail(email).slice(0, 320);
-      await throttle.checkSignIn(key, ctx.ip).catch((err) => {
+      await throttle.checkSignIn(key, ctx.ip).catch(async (err) => {
         deps.onSignIn?.('throttled');
+        await audit({ type: 'sign_in.password', outcome: 'throttled', details: { email: key } });
         throw err;
       });
       const row = email && email.length <= EMAIL_MAX_LENGTH ? await queries.findByEmail(key) : undefined;
@@ -171,10 +175,13 @@ export function createAccountService(deps: {
       if (!row || !ok || row.disabled) {
         await throttle.recordSignInFailure(key, ctx.ip);
         deps.onSignIn?.('failure');
+        const reason = !row ? 'unknown_account' : !ok ? 'wrong_password' : 'disabled';
+        await audit({ type: 'sign_in.password', outcome: 'failure', subject: row?.id, details: { email: key, reason } });
         throw new AccountError('invalid_credentials', 'That e-mail address and password do not match an account.');
       }
       await throttle.recordSignInSuccess(key);
       deps.onSignIn?.('success');
+      await audit({ type: 'sign_in.password', actor: row.id, subject: row.id });
       const changes: Partial<AccountRow> = { last_login_at: new Date() };
       if (passwordNeedsRehash(row.password_hash!)) changes.password_hash = await hashPassword(password);
       await queries.update(row.id, changes);
@@ -224,6 +231,7 @@ export function createAccountService(deps: {
       await throttle.checkSignIn(row.email_normalized, ctx.ip);
       if (!(await verifyPassword(row.password_hash, typeof currentPassword === 'string' ? currentPassword : ''))) {
         await throttle.recordSignInFailure(row.email_normalized, ctx.ip);
+        await audit({ type: 'password.changed', outcome: 'failure', actor: accountId, subject: accountId, details: { reason: 'wrong_current_password' } });
         throw new AccountError('invalid_credentials', 'That is not your current password.', 'current_password');
       }
       const passwordHash = await hashPassword(validPassword(newPassword, row.email));
@@ -233,6 +241,7 @@ export function createAccountService(deps: {
         if (ctx.keepSessionUid) ended.whereNot((q) => q.where({ model: 'Session', uid: ctx.keepSessionUid }));
         await ended.delete();
       });
+      await audit({ type: 'password.changed', actor: accountId, subject: accountId });
       await mail.send(row.email, 'password-changed', { when: new Date().toUTCString() });
     },
 
@@ -255,6 +264,7 @@ export function createAccountService(deps: {
         return (await queries.findById(spent.account_id, trx))!;
       });
       await throttle.recordSignInSuccess(account.email_normalized);
+      await audit({ type: 'password.reset', actor: account.id, subject: account.id });
       await mail.send(account.email, 'password-changed', { when: new Date().toUTCString() });
       return toAccount(account);
     },

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
 import { errors, type AccessToken, type TokenEndpointGrantContext } from 'oidc-provider';
-import type { Logger } from '../log.js';
+import type { AuditService } from '../audit/audit.service.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import type { ApiKeyService, VerifiedApiKey } from './api-keys.service.js';
 
@@ -54,8 +54,8 @@ export function createExchangedTokenClaims() {
 
 export type ExchangedTokenClaims = ReturnType<typeof createExchangedTokenClaims>;
 
-export function registerApiKeyExchange(provider: Provider, deps: { apiKeys: ApiKeyService; resources: ResourceService; claims: ExchangedTokenClaims; log: Logger }) {
-  const { apiKeys, resources, claims, log } = deps;
+export function registerApiKeyExchange(provider: Provider, deps: { apiKeys: ApiKeyService; resources: ResourceService; claims: ExchangedTokenClaims; audit: Pick<AuditService, 'record'> }) {
+  const { apiKeys, resources, claims, audit } = deps;
 
   async function exchange(ctx: TokenEndpointGrantContext<ExchangeParams>) {
     const { client, params } = ctx.oidc;
@@ -107,7 +107,7 @@ export function registerApiKeyExchange(provider: Provider, deps: { apiKeys: ApiK
     ctx.oidc.entity('AccessToken', token);
     const value = await token.save();
 
-    log.info({ audit: { event: 'api_key.exchanged', keyId: key.id, prefix: key.prefix, clientId: client.clientId, resource: resource.identifier, scope: token.scope } }, 'API key exchanged for an access token');
+    await audit.record({ type: 'api_key.exchanged', actor: `api-key:${key.id}`, subject: key.id, clientId: client.clientId, details: { prefix: key.prefix, resource: resource.identifier, scope: token.scope } });
     ctx.body = {
       access_token: value,
       issued_token_type: ACCESS_TOKEN_TYPE,

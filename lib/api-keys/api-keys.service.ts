@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { AccountService } from '../accounts/accounts.service.js';
+import type { AuditService } from '../audit/audit.service.js';
 import { parseDuration } from '../config/durations.js';
 import type { Sealer } from '../crypto/seal.js';
 import { conflict, forbidden, invalidInput, notFound } from '../http/errors.js';
@@ -28,8 +29,8 @@ import type { ApiKeyOwner, ApiKeyQueries, ApiKeyRow } from './api-keys.queries.j
  * API keys (SECURITY.md F.38): who may make, see, revoke and rotate them, and the check of a
  * presented key. The owner always comes from the authenticated caller (or, for the admin CLI,
  * the operator's explicit choice), never from a request body. Every use reads the key's row, so
- * a revocation holds on every instance at once. Audit events are pino lines with an `audit`
- * field, never a secret.
+ * a revocation holds on every instance at once. Creation, revocation, rotation and refused uses
+ * go to the audit log (lib/audit), never with a secret.
  */
 const NAME_MAX = 100;
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
@@ -142,14 +143,15 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 }
 
 const ownerLog = (owner: ApiKeyOwner) => ('accountId' in owner ? { accountId: owner.accountId } : { orgId: owner.orgId });
-const actorLog = (actor: ApiKeyActor) =>
-  actor.authMethod === 'admin' ? { type: 'admin' } : { type: actor.authMethod, accountId: actor.accountId, apiKeyId: actor.authMethod === 'api-key' ? actor.apiKeyId : undefined };
+/** Who did it, as the audit log names actors: the CLI, an API key, or an account. */
+const auditActor = (actor: ApiKeyActor, fallback?: string) =>
+  actor.authMethod === 'admin' ? 'cli' : actor.authMethod === 'api-key' && actor.apiKeyId ? `api-key:${actor.apiKeyId}` : (actor.accountId ?? fallback);
 
 export type ApiKeyService = ReturnType<typeof createApiKeyService>;
 
-export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; resources: ResourceService; orgs: OrgService; accounts: AccountService; sealer: Sealer; log: Logger }) {
+export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; resources: ResourceService; orgs: OrgService; accounts: AccountService; sealer: Sealer; log: Logger; audit?: Pick<AuditService, 'record'> }) {
   const { knex, queries, resources, orgs, accounts, sealer, log } = deps;
-  const audit = (event: string, fields: Record<string, unknown>, message: string) => log.info({ audit: { event, ...fields } }, message);
+  const audit = async (event: Parameters<AuditService['record']>[0]) => deps.audit?.record(event);
 
   /**
    * The HMAC key: 32 random bytes made once per deployment and kept in `keys`, sealed with
@@ -241,7 +243,7 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
     };
     await queries.insert(row);
     const view = toView((await queries.findById(row.id))!);
-    audit('api_key.created', { keyId: row.id, prefix: view.prefix, owner: ownerLog(owner), actor: actorLog(actor), scopes, resource: row.resource, expiresAt: row.expires_at }, 'API key created');
+    await audit({ type: 'api_key.created', actor: auditActor(actor), subject: row.id, details: { prefix: view.prefix, owner: ownerLog(owner), scopes, resource: row.resource, expiresAt: row.expires_at } });
     // the only time the key itself leaves the server
     return { ...view, key };
   }
@@ -251,7 +253,7 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
     const row = owner ? await queries.findForOwner(owner, keyId) : await queries.findById(keyId);
     if (!row) throw notFound('API key');
     if (await queries.revoke(row.id)) {
-      audit('api_key.revoked', { keyId: row.id, prefix: displayPrefix(row.public_id), owner: ownerLog(row.account_id ? { accountId: row.account_id } : { orgId: row.org_id! }), actor: actorLog(actor) }, 'API key revoked');
+      await audit({ type: 'api_key.revoked', actor: auditActor(actor), subject: row.id, details: { prefix: displayPrefix(row.public_id), owner: ownerLog(row.account_id ? { accountId: row.account_id } : { orgId: row.org_id! }) } });
     }
     return toView((await queries.findById(row.id))!);
   }
@@ -278,7 +280,7 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
       return { key, row: (await queries.findById(row.id, trx))! };
     });
     const view = toView(result.row);
-    audit('api_key.rotated', { keyId: view.id, prefix: view.prefix, owner: ownerLog(view.accountId ? { accountId: view.accountId } : { orgId: view.orgId! }), actor: actorLog(actor), previousValidUntil: view.previousSecretExpiresAt }, 'API key rotated');
+    await audit({ type: 'api_key.rotated', actor: auditActor(actor), subject: view.id, details: { prefix: view.prefix, owner: ownerLog(view.accountId ? { accountId: view.accountId } : { orgId: view.orgId! }), previousValidUntil: view.previousSecretExpiresAt } });
     return { ...view, key: result.key };
   }
 
@@ -327,8 +329,10 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
      * Every refusal looks the same to the caller; the log says why.
      */
     async verify(presented: string, via: ApiKeyUse, ip?: string): Promise<VerifiedApiKey | undefined> {
-      const refuse = (reason: string, fields: Record<string, unknown> = {}): undefined => {
-        log.warn({ audit: { event: 'api_key.use_failed', reason, via, ip, ...fields } }, 'API key refused');
+      const refuse = async (reason: string, fields: { prefix?: string; keyId?: string } = {}): Promise<undefined> => {
+        // a string that is not even shaped like a key is not a key's use: logged, not audited
+        if (reason === 'malformed') log.info({ reason, via, ip }, 'API key refused');
+        else await audit({ type: 'api_key.use_failed', outcome: 'failure', subject: fields.keyId, ip, details: { reason, via, prefix: fields.prefix } });
         return undefined;
       };
       const parsed = parseApiKey(presented);

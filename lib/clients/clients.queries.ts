@@ -43,6 +43,37 @@ export function createClientQueries(knex: Knex) {
       return n === 1;
     },
 
+    /**
+     * Notes that a client was used, unless a use in the last `resolution` was already noted —
+     * the condition makes a second instance's concurrent touch a no-op rather than a write.
+     */
+    async touchLastUsed(clientId: string, now: Date, staleBefore: Date) {
+      await table()
+        .where({ client_id: clientId })
+        .andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', staleBefore))
+        .update({ last_used_at: now });
+    },
+
+    /**
+     * Deletes up to `limit` dynamically registered clients not used (nor, if never used,
+     * registered) since `before`, each with its grants and tokens. Returns their ids.
+     */
+    async deleteIdleDynamic(before: Date, limit: number): Promise<string[]> {
+      return knex.transaction(async (trx) => {
+        const idle = trx('clients')
+          .select('client_id')
+          .where({ source: 'dynamic' })
+          .andWhere(trx.raw('coalesce(last_used_at, created_at)'), '<', before)
+          .limit(limit)
+          .forUpdate()
+          .skipLocked();
+        const rows: Array<{ client_id: string }> = await trx('clients').whereIn('client_id', idle).delete().returning('client_id');
+        const ids = rows.map((r) => r.client_id);
+        if (ids.length) await trx('oidc_payloads').whereIn('client_id', ids).delete();
+        return ids;
+      });
+    },
+
     /** Deletes the client and, in the same transaction, every grant, token and code it holds. */
     async delete(clientId: string): Promise<boolean> {
       return knex.transaction(async (trx) => {

@@ -62,6 +62,12 @@ function looksNative(uris: string[]): boolean {
   });
 }
 
+/** A client id as given by an admin: anything that cannot be one (NUL, huge) is simply not found. */
+function clientIdOrNotFound(clientId: unknown): string {
+  if (typeof clientId !== 'string' || !clientId || clientId.length > 2048 || clientId.includes('\u0000')) throw notFound('client');
+  return clientId;
+}
+
 export type ClientService = ReturnType<typeof createClientService>;
 
 export function createClientService(deps: { queries: ClientQueries; validate: ClientMetadataValidator }) {
@@ -101,14 +107,14 @@ export function createClientService(deps: { queries: ClientQueries; validate: Cl
     },
 
     async show(clientId: string): Promise<ClientSummary & { metadata: Record<string, unknown> }> {
-      const row = await queries.find(clientId);
+      const row = await queries.find(clientIdOrNotFound(clientId));
       if (!row) throw notFound(`client ${clientId}`);
       const { client_secret: _secret, ...metadata } = row.metadata;
       return { ...summarise(row), metadata };
     },
 
     async update(clientId: string, changes: { name?: string; redirectUris?: string[]; postLogoutRedirectUris?: string[]; scope?: string }) {
-      const row = await queries.find(clientId);
+      const row = await queries.find(clientIdOrNotFound(clientId));
       if (!row) throw notFound(`client ${clientId}`);
       const metadata = { ...row.metadata };
       if (changes.name !== undefined) metadata.client_name = changes.name;
@@ -121,7 +127,7 @@ export function createClientService(deps: { queries: ClientQueries; validate: Cl
     },
 
     async rotateSecret(clientId: string): Promise<{ clientId: string; clientSecret: string }> {
-      const row = await queries.find(clientId);
+      const row = await queries.find(clientIdOrNotFound(clientId));
       if (!row) throw notFound(`client ${clientId}`);
       if (row.metadata.token_endpoint_auth_method === 'none') throw invalidInput('a public client has no secret to rotate');
       const clientSecret = crypto.randomBytes(CLIENT_SECRET_BYTES).toString('base64url');
@@ -130,7 +136,7 @@ export function createClientService(deps: { queries: ClientQueries; validate: Cl
     },
 
     async delete(clientId: string): Promise<void> {
-      if (!(await queries.delete(clientId))) throw notFound(`client ${clientId}`);
+      if (!(await queries.delete(clientIdOrNotFound(clientId)))) throw notFound(`client ${clientId}`);
     },
   };
 }

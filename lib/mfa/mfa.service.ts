@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
+import type { AuditService } from '../audit/audit.service.js';
 import { normalizeEmail, type AccountService } from '../accounts/accounts.service.js';
 import type { Sealer } from '../crypto/seal.js';
-import type { ThrottleService } from '../throttling/throttle.service.js';
+import { Throttled, type ThrottleService } from '../throttling/throttle.service.js';
 import {
   MULTI_FACTOR_LEVEL,
   passkeyAlone,
@@ -47,8 +48,29 @@ export function createMfaService(deps: {
   issuer: string;
   mode: MfaMode;
   log?: { debug(obj: object, msg: string): void };
+  audit?: Pick<AuditService, 'record'>;
 }) {
   const { knex, queries, throttle, accounts, mode } = deps;
+  const audit = async (event: Parameters<AuditService['record']>[0]) => deps.audit?.record(event);
+
+  /** Runs one sign-in step and writes its outcome to the audit log. */
+  async function audited<T>(type: string, accountId: string, step: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
+    try {
+      const result = await step();
+      await audit({ type, actor: accountId, subject: accountId, details });
+      return result;
+    } catch (err) {
+      await audit({ type, outcome: err instanceof Throttled ? 'throttled' : 'failure', subject: accountId, details });
+      throw err;
+    }
+  }
+
+  /** Runs a change to an account's factors and records it once it is done. */
+  async function changed<T>(type: string, accountId: string, change: () => Promise<T>, details?: Record<string, unknown>): Promise<T> {
+    const result = await change();
+    await audit({ type, actor: accountId, subject: accountId, details });
+    return result;
+  }
   const issuerHost = new URL(deps.issuer).host;
   const totp = createTotpService({ knex, queries, sealer: deps.sealer, issuerName: `Latch (${issuerHost})` });
   const passkeys = createPasskeyService({ queries, issuer: deps.issuer, rpName: `Latch (${issuerHost})`, log: deps.log });
@@ -155,25 +177,29 @@ export function createMfaService(deps: {
     /** The second step with an authenticator app code. Throws Throttled or MfaError. */
     async verifyTotp(interactionUid: string, code: string, ip: string): Promise<SignedIn> {
       const pending = await livePendingSignIn(interactionUid);
-      await checkThrottle(pending.account_id, ip);
-      if (!(await totp.verify(pending.account_id, code))) {
-        await recordFailure(pending.account_id, ip);
-        throw MfaError.invalidCode();
-      }
-      await recordSuccess(pending.account_id);
-      return finish(interactionUid, 'otp');
+      return audited('sign_in.totp', pending.account_id, async () => {
+        await checkThrottle(pending.account_id, ip);
+        if (!(await totp.verify(pending.account_id, code))) {
+          await recordFailure(pending.account_id, ip);
+          throw MfaError.invalidCode();
+        }
+        await recordSuccess(pending.account_id);
+        return finish(interactionUid, 'otp');
+      });
     },
 
     /** The second step with a recovery code, which is spent. Throws Throttled or MfaError. */
     async verifyRecoveryCode(interactionUid: string, code: string, ip: string): Promise<SignedIn> {
       const pending = await livePendingSignIn(interactionUid);
-      await checkThrottle(pending.account_id, ip);
-      if (!(await recoveryCodes.consume(pending.account_id, code))) {
-        await recordFailure(pending.account_id, ip);
-        throw MfaError.invalidCode();
-      }
-      await recordSuccess(pending.account_id);
-      return finish(interactionUid, 'otp');
+      return audited('sign_in.recovery_code', pending.account_id, async () => {
+        await checkThrottle(pending.account_id, ip);
+        if (!(await recoveryCodes.consume(pending.account_id, code))) {
+          await recordFailure(pending.account_id, ip);
+          throw MfaError.invalidCode();
+        }
+        await recordSuccess(pending.account_id);
+        return finish(interactionUid, 'otp');
+      });
     },
 
     async secondFactorPasskeyOptions(interactionUid: string) {
@@ -184,16 +210,23 @@ export function createMfaService(deps: {
     /** The second step with one of the account's passkeys. */
     async verifySecondFactorPasskey(interactionUid: string, response: unknown, ip: string): Promise<SignedIn> {
       const pending = await livePendingSignIn(interactionUid);
-      await checkThrottle(pending.account_id, ip);
-      let method: SecondFactorMethod;
-      try {
-        ({ amr: method } = await passkeys.verifyAuthentication('passkey-second-factor', interactionUid, response, pending.account_id));
-      } catch (err) {
-        if (err instanceof MfaError) await recordFailure(pending.account_id, ip);
-        throw err;
-      }
-      await recordSuccess(pending.account_id);
-      return finish(interactionUid, method);
+      return audited(
+        'sign_in.passkey',
+        pending.account_id,
+        async () => {
+          await checkThrottle(pending.account_id, ip);
+          let method: SecondFactorMethod;
+          try {
+            ({ amr: method } = await passkeys.verifyAuthentication('passkey-second-factor', interactionUid, response, pending.account_id));
+          } catch (err) {
+            if (err instanceof MfaError) await recordFailure(pending.account_id, ip);
+            throw err;
+          }
+          await recordSuccess(pending.account_id);
+          return finish(interactionUid, method);
+        },
+        { step: 'second_factor' },
+      );
     },
 
     passwordlessOptions: (interactionUid: string) => passkeys.authenticationOptions('passkey-sign-in', interactionUid),
@@ -205,13 +238,21 @@ export function createMfaService(deps: {
         result = await passkeys.verifyAuthentication('passkey-sign-in', interactionUid, response);
       } catch (err) {
         if (err instanceof MfaError && err.accountId) await recordFailure(err.accountId, ip);
+        await audit({ type: 'sign_in.passkey', outcome: 'failure', subject: err instanceof MfaError ? err.accountId : undefined, details: { step: 'passwordless' } });
         throw err;
       }
-      await checkThrottle(result.accountId, ip);
-      const account = await accounts.findById(result.accountId);
-      if (!account || account.disabled || !result.userVerified) throw MfaError.passkeyFailed();
-      await recordSuccess(result.accountId);
-      return { accountId: result.accountId, ...passkeyAlone(result.amr) };
+      return audited(
+        'sign_in.passkey',
+        result.accountId,
+        async () => {
+          await checkThrottle(result.accountId, ip);
+          const account = await accounts.findById(result.accountId);
+          if (!account || account.disabled || !result.userVerified) throw MfaError.passkeyFailed();
+          await recordSuccess(result.accountId);
+          return { accountId: result.accountId, ...passkeyAlone(result.amr) };
+        },
+        { step: 'passwordless' },
+      );
     },
 
     // ---- enrolment during sign-in (LATCH_MFA=required, or acr step-up without a factor)
@@ -228,6 +269,7 @@ export function createMfaService(deps: {
       const pending = await pendingEnrolment(interactionUid);
       if (!(await totp.confirmEnrolment(pending.account_id, code))) throw MfaError.invalidCode();
       await queries.markEnrolled(interactionUid, pending.account_id, 'otp');
+      await audit({ type: 'mfa.totp_added', actor: pending.account_id, subject: pending.account_id, details: { during: 'sign_in' } });
       return { recoveryCodes: await recoveryCodes.regenerate(pending.account_id) };
     },
 
@@ -242,6 +284,7 @@ export function createMfaService(deps: {
       const pending = await pendingEnrolment(interactionUid);
       const created = await passkeys.verifyRegistration(pending.account_id, interactionUid, response, name);
       await queries.markEnrolled(interactionUid, pending.account_id, created.amr);
+      await audit({ type: 'mfa.passkey_added', actor: pending.account_id, subject: pending.account_id, details: { during: 'sign_in', passkeyId: created.id } });
       return { recoveryCodes: await recoveryCodes.regenerate(pending.account_id) };
     },
 
@@ -263,7 +306,7 @@ export function createMfaService(deps: {
     /** Activates the app being enrolled (replacing an earlier one); first factor: recovery codes. */
     async confirmTotp(accountId: string, code: string): Promise<{ recoveryCodes?: string[] }> {
       if (!(await totp.confirmEnrolment(accountId, code))) throw MfaError.invalidCode();
-      return { recoveryCodes: await recoveryCodesAfterEnrolment(accountId) };
+      return changed('mfa.totp_added', accountId, async () => ({ recoveryCodes: await recoveryCodesAfterEnrolment(accountId) }));
     },
 
     /** Registration options; the challenge is bound to the caller's browser session. */
@@ -275,21 +318,30 @@ export function createMfaService(deps: {
 
     async addPasskey(accountId: string, binding: string, response: unknown, name: string) {
       const created = await passkeys.verifyRegistration(accountId, binding, response, name);
-      return { id: created.id, name: created.name, recoveryCodes: await recoveryCodesAfterEnrolment(accountId) };
+      return changed('mfa.passkey_added', accountId, async () => ({ id: created.id, name: created.name, recoveryCodes: await recoveryCodesAfterEnrolment(accountId) }), { passkeyId: created.id });
     },
 
     async removeTotp(accountId: string) {
       if (!(await totp.isEnrolled(accountId))) throw new MfaError('not_found', 'There is no authenticator app to remove.', 404);
       await assertNotLastFactor(accountId, 1);
-      await totp.remove(accountId);
-      await dropRecoveryCodesIfNoFactor(accountId);
+      await changed('mfa.totp_removed', accountId, async () => {
+        await totp.remove(accountId);
+        await dropRecoveryCodesIfNoFactor(accountId);
+      });
     },
 
     async removePasskey(accountId: string, id: string) {
       if (!(await passkeys.list(accountId)).some((c) => c.id === id)) throw new MfaError('not_found', 'There is no such passkey.', 404);
       await assertNotLastFactor(accountId, 1);
-      await passkeys.remove(accountId, id);
-      await dropRecoveryCodesIfNoFactor(accountId);
+      await changed(
+        'mfa.passkey_removed',
+        accountId,
+        async () => {
+          await passkeys.remove(accountId, id);
+          await dropRecoveryCodesIfNoFactor(accountId);
+        },
+        { passkeyId: id },
+      );
     },
 
     async renamePasskey(accountId: string, id: string, name: string) {
@@ -298,7 +350,7 @@ export function createMfaService(deps: {
 
     async regenerateRecoveryCodes(accountId: string) {
       if (!(await hasSecondFactor(accountId))) throw new MfaError('no_second_factor', 'Set up an authenticator app or a passkey first.', 409);
-      return { recoveryCodes: await recoveryCodes.regenerate(accountId) };
+      return changed('mfa.recovery_codes_regenerated', accountId, async () => ({ recoveryCodes: await recoveryCodes.regenerate(accountId) }));
     },
 
     recoveryCodesAfterEnrolment,

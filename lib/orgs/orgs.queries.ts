@@ -30,6 +30,20 @@ export function createOrgQueries(knex: Knex) {
         .first<(OrgRow & { role: Role }) | undefined>('o.*', 'm.role');
     },
 
+    /** For admins: every organization with its member count, oldest first. */
+    async listAll(limit: number) {
+      return knex('organizations as o')
+        .leftJoin('memberships as m', 'm.org_id', 'o.id')
+        .groupBy('o.id')
+        .orderBy('o.created_at', 'asc')
+        .limit(limit)
+        .select<Array<OrgRow & { members: string | number }>>('o.*', knex.raw('count(m.account_id) as members'));
+    },
+
+    async findOrg(orgId: string): Promise<OrgRow | undefined> {
+      return knex<OrgRow>('organizations').where({ id: orgId }).first();
+    },
+
     async listForAccount(accountId: string) {
       return knex('memberships as m')
         .join('organizations as o', 'o.id', 'm.org_id')

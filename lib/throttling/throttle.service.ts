@@ -22,6 +22,8 @@ export const THROTTLE_LIMITS = {
   /** sign-ups and reset requests per client IP */
   signUpsPerIp: { points: 10, duration: 60 * 60 },
   resetRequestsPerIp: { points: 10, duration: 60 * 60 },
+  /** dynamic client registrations (RFC 7591) per client IP; SECURITY.md C.19 */
+  registrationsPerIp: { points: 20, duration: 60 * 60 },
   /** reset and verification mails per account */
   mailsPerAccount: { points: 5, duration: 60 * 60 },
 } as const;
@@ -51,6 +53,7 @@ export function createThrottleService(knex: Knex) {
   const signUps = limiter('signup-ip', L.signUpsPerIp.points, L.signUpsPerIp.duration);
   const resets = limiter('reset-ip', L.resetRequestsPerIp.points, L.resetRequestsPerIp.duration);
   const mails = limiter('mail-acct', L.mailsPerAccount.points, L.mailsPerAccount.duration);
+  const registrations = limiter('dcr-ip', L.registrationsPerIp.points, L.registrationsPerIp.duration);
 
   async function exhausted(l: RateLimiterPostgres, key: string): Promise<number | undefined> {
     const res = await l.get(key);
@@ -98,6 +101,16 @@ export function createThrottleService(knex: Knex) {
 
     async recordDeviceCodeFailure(ip: string, sessionKey: string | undefined) {
       await Promise.all([deviceIp.penalty(ip, 1), sessionKey ? deviceSession.penalty(sessionKey, 1) : undefined]);
+    },
+
+    /** Throws Throttled when this IP has registered as many clients as it may for now. */
+    async checkRegistration(ip: string) {
+      const wait = await exhausted(registrations, ip);
+      if (wait) throw new Throttled(wait);
+    },
+    /** Counts one client registered from this IP. */
+    async recordRegistration(ip: string) {
+      await registrations.penalty(ip, 1);
     },
 
     signUp: (ip: string) => take(signUps, ip),

@@ -58,9 +58,28 @@ function viaSocket(socketPath: string, command: string, args: Record<string, unk
 }
 
 export async function runAdminCommand(config: Config, command: string, args: Record<string, unknown> = {}): Promise<{ result: unknown; via: 'server' | 'local' }> {
+  const session = await openAdminSession(config, command);
+  try {
+    return { result: await session.call(command, args), via: session.via };
+  } finally {
+    await session.close();
+  }
+}
+
+export type AdminSession = { via: 'server' | 'local'; call(command: string, args?: Record<string, unknown>): Promise<unknown>; close(): Promise<void> };
+
+/**
+ * Opens the way to run admin commands once, for a command that runs many (a paged export):
+ * the running server's socket, or this process's own database connection and container.
+ */
+export async function openAdminSession(config: Config, firstCommand = ''): Promise<AdminSession> {
   if (config.database.kind === 'embedded') {
-    const result = await viaSocket(adminSocketPath(config.dataDir), command, args);
-    if (result !== NO_SERVER) return { result, via: 'server' };
+    const socketPath = adminSocketPath(config.dataDir);
+    const probe = await viaSocket(socketPath, 'migrate.status', {}).catch((err) => err);
+    if (probe !== NO_SERVER) {
+      if (probe instanceof Error) throw probe;
+      return { via: 'server', call: (command, args = {}) => viaSocket(socketPath, command, args), close: async () => undefined };
+    }
   }
 
   let db;
@@ -72,27 +91,40 @@ export async function runAdminCommand(config: Config, command: string, args: Rec
     }
     throw err;
   }
+  const opened = db;
+  let commands: Record<string, (a: Record<string, unknown>) => Promise<unknown>> | undefined;
+  const migrationCommands: Record<string, () => Promise<unknown>> = {
+    'migrate.up': async () => ({ applied: await migrateLatest(opened.knex) }),
+    'migrate.down': async () => ({ reverted: await migrateDown(opened.knex) }),
+    'migrate.status': async () => migrationStatus(opened.knex),
+  };
   try {
-    if (command === 'migrate.up') return { result: { applied: await migrateLatest(db.knex) }, via: 'local' };
-    if (command === 'migrate.down') return { result: { reverted: await migrateDown(db.knex) }, via: 'local' };
-    if (command === 'migrate.status') return { result: await migrationStatus(db.knex), via: 'local' };
-    if (config.autoMigrate) await migrateLatest(db.knex);
-    else {
-      const { pending } = await migrationStatus(db.knex);
-      if (pending.length) throw new CommandFailed('not_migrated', `the database has ${pending.length} pending migration(s); run: latch migrate up`);
+    if (!Object.hasOwn(migrationCommands, firstCommand)) {
+      if (config.autoMigrate) await migrateLatest(db.knex);
+      else {
+        const { pending } = await migrationStatus(db.knex);
+        if (pending.length) throw new CommandFailed('not_migrated', `the database has ${pending.length} pending migration(s); run: latch migrate up`);
+      }
     }
-    const container = await buildContainer(config, db, createLogger('warn'));
-    const commands = createAdminCommands(container) as Record<string, (a: Record<string, unknown>) => Promise<unknown>>;
-    const handler = commands[command];
-    if (!handler) throw new CommandFailed('unknown_command', `unknown command ${command}`);
-    try {
-      return { result: await handler(args), via: 'local' };
-    } catch (err) {
-      const e = err as { code?: string; message: string; status?: number };
-      if (typeof e.status === 'number' && e.code) throw new CommandFailed(e.code, e.message);
-      throw err;
-    }
-  } finally {
+  } catch (err) {
     await db.close();
+    throw err;
   }
+  return {
+    via: 'local',
+    async call(command, args = {}) {
+      if (Object.hasOwn(migrationCommands, command)) return migrationCommands[command]!();
+      commands ??= createAdminCommands(await buildContainer(config, opened, createLogger('warn'))) as Record<string, (a: Record<string, unknown>) => Promise<unknown>>;
+      const handler = Object.hasOwn(commands, command) ? commands[command] : undefined;
+      if (!handler) throw new CommandFailed('unknown_command', `unknown command ${command}`);
+      try {
+        return await handler(args);
+      } catch (err) {
+        const e = err as { code?: string; message: string; status?: number };
+        if (typeof e.status === 'number' && e.code) throw new CommandFailed(e.code, e.message);
+        throw err;
+      }
+    },
+    close: () => opened.close(),
+  };
 }

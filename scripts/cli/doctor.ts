@@ -1,8 +1,9 @@
 import type { Config } from '../../lib/config/config.js';
+import { smtpProblem } from '../../lib/mail/mail.service.js';
 import { runAdminCommand } from './admin-runner.js';
 
 /**
- * `latch doctor`: checks each part in turn and says in words what is wrong and what to do.
+ * `latch doctor`: checks configuration, database, migrations, keys and mail in turn and says in words what is wrong and what to do.
  * Returns false when any check failed.
  */
 type Check = { check: string; ok: boolean; detail: string };
@@ -41,7 +42,13 @@ export async function runDoctor(getConfig: () => Config, opts: { json: boolean }
         checks.push({ check: 'keys', ok: false, detail: (err as Error).message });
       }
     }
-    checks.push({ check: 'mail', ok: true, detail: config.mail.smtpUrl ? `SMTP ${new URL(config.mail.smtpUrl).host}` : 'SMTP_URL not set: mail is written to the log' });
+    if (!config.mail.smtpUrl) {
+      checks.push({ check: 'mail', ok: true, detail: 'SMTP_URL is not set: mail is written to the log instead of sent' });
+    } else {
+      const problem = await smtpProblem(config.mail.smtpUrl);
+      const host = URL.canParse(config.mail.smtpUrl) ? new URL(config.mail.smtpUrl).host : 'the SMTP server';
+      checks.push({ check: 'mail', ok: !problem, detail: problem ?? `SMTP server ${host} answers` });
+    }
   }
 
   if (opts.json) console.log(JSON.stringify({ ok: checks.every((c) => c.ok), checks }, null, 2));

@@ -1,7 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../lib/config/config.js';
 import { parseDuration } from '../../lib/config/durations.js';
-import { CommandFailed, runAdminCommand } from './admin-runner.js';
+import { CommandFailed, openAdminSession, runAdminCommand } from './admin-runner.js';
 import { runDoctor } from './doctor.js';
 import { printResult, type Columns } from './output.js';
 
@@ -23,6 +23,11 @@ const list = (value: string) =>
     .split(/[\s,]+/)
     .map((s) => s.trim())
     .filter(Boolean);
+
+function positiveInt(value: string): number {
+  if (!/^\d{1,7}$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('expected a whole number of at least 1');
+  return Number(value);
+}
 
 function seconds(value: string): number {
   const parsed = parseDuration(value);
@@ -192,15 +197,94 @@ apiKeys
   .addOption(json())
   .action((id, o) => run('api-keys.rotate', { id, gracePeriod: o.grace }, o, undefined, showKeyOnce));
 
+// users
+const userColumns: Columns = [['id', 'ID'], ['email', 'EMAIL'], ['name', 'NAME'], ['isAdmin', 'ADMIN'], ['disabled', 'DISABLED'], ['emailVerified', 'VERIFIED'], ['lastLoginAt', 'LAST SIGN-IN']];
+const users = program.command('users').description('accounts of people');
+users
+  .command('list')
+  .description('list accounts, oldest first')
+  .option('--search <text>', 'only accounts whose e-mail or name contains this')
+  .option('--limit <n>', 'at most this many (default 100, at most 1000)', positiveInt)
+  .addOption(json())
+  .action((o) => run('users.list', { search: o.search, limit: o.limit }, o, userColumns));
+users.command('show').argument('<account>', 'e-mail address or id').description('show an account: organizations, second factors, sessions').addOption(json()).action((user, o) => run('users.show', { user }, o));
+users
+  .command('disable')
+  .argument('<account>', 'e-mail address or id')
+  .description('disable an account: its sessions, grants and tokens end at once and it cannot sign in')
+  .addOption(json())
+  .action((user, o) => run('users.disable', { user }, o, undefined, (r) => `disabled ${(r as { email: string }).email}; ended ${(r as { ended: number }).ended} sessions, grants and tokens`));
+users.command('enable').argument('<account>', 'e-mail address or id').description('let a disabled account sign in again').addOption(json()).action((user, o) => run('users.enable', { user }, o, undefined, (r) => `enabled ${(r as { email: string }).email}`));
+users.command('make-admin').argument('<account>', 'e-mail address or id').description('make an account an administrator (the admin console at /admin)').addOption(json()).action((user, o) => run('users.make-admin', { user }, o, undefined, (r) => `${(r as { email: string }).email} is an administrator`));
+users.command('reset-mfa').argument('<account>', 'e-mail address or id').description('remove every second factor of an account (it enrols again)').addOption(json()).action((user, o) => run('users.reset-mfa', { user }, o, undefined, (r) => `removed the second factors of ${(r as { email: string }).email}`));
+users
+  .command('delete')
+  .argument('<account>', 'e-mail address or id')
+  .description('delete an account with its sessions, tokens and keys (refused while it alone owns an organization with other members)')
+  .addOption(json())
+  .action((user, o) => run('users.delete', { user }, o, undefined, (r) => `deleted ${(r as { email: string }).email}`));
+
+// organizations
+const orgs = program.command('orgs').description('organizations');
+orgs
+  .command('list')
+  .description('list organizations, oldest first')
+  .option('--limit <n>', 'at most this many (default 100, at most 1000)', positiveInt)
+  .addOption(json())
+  .action((o) => run('orgs.list', { limit: o.limit }, o, [['id', 'ID'], ['name', 'NAME'], ['personal', 'PERSONAL'], ['members', 'MEMBERS'], ['createdAt', 'CREATED']]));
+orgs.command('show').argument('<org-id>').description('show an organization and its members').addOption(json()).action((orgId, o) => run('orgs.show', { orgId }, o));
+
+// audit log
+const auditFilters = (command: Command) =>
+  command
+    .option('--type <type>', 'an event type, or a family: sign_in, mfa, client, api_key, keys, admin …')
+    .option('--actor <actor>', "who acted: an account id, api-key:<id>, client:<id>, cli, system or anonymous")
+    .option('--subject <id>', 'what the event was about: an account, client or key id')
+    .option('--outcome <outcome>', 'success, failure or throttled')
+    .option('--since <when>', 'from this time: a date (2026-11-01, 2026-11-01T12:00:00Z) or a duration ago (24h, 7d)')
+    .option('--until <when>', 'before this time, in the same forms');
+const filtersOf = (o: Record<string, unknown>) => ({ type: o.type, actor: o.actor, subject: o.subject, outcome: o.outcome, since: o.since, until: o.until });
+const audit = program.command('audit').description('the audit log: sign-ins, MFA and password changes, client registrations, keys, admin actions');
+auditFilters(audit.command('list').description('the newest events first'))
+  .option('--limit <n>', 'at most this many (default 100, at most 1000)', positiveInt)
+  .addOption(json())
+  .action((o) => run('audit.list', { ...filtersOf(o), limit: o.limit }, o, [['occurredAt', 'TIME'], ['type', 'TYPE'], ['outcome', 'OUTCOME'], ['actor', 'ACTOR'], ['subject', 'SUBJECT'], ['ip', 'IP']]));
+auditFilters(audit.command('export').description('every matching event, oldest first, as JSON lines on stdout (progress on stderr)')).action(async (o) => {
+  const session = await openAdminSession(getConfig(), 'audit.export');
+  try {
+    let after: string | undefined;
+    let written = 0;
+    let total: number | undefined;
+    for (;;) {
+      const page = (await session.call('audit.export', { ...filtersOf(o), after })) as { events: unknown[]; next?: string; total?: number };
+      total ??= page.total;
+      const chunk = page.events.map((e) => `${JSON.stringify(e)}\n`).join('');
+      if (chunk && !process.stdout.write(chunk)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+      written += page.events.length;
+      if (page.next && total) process.stderr.write(`exported ${written} of ${total} events\n`);
+      if (!page.next) break;
+      after = page.next;
+    }
+    if (after !== undefined) process.stderr.write(`exported ${written} events\n`);
+  } finally {
+    await session.close();
+  }
+});
+
 program
   .command('prune')
-  .description('delete expired grants, tokens, codes and sessions now')
+  .description('delete expired grants, tokens, codes and sessions, and dynamic clients unused for LATCH_DCR_IDLE_DAYS, now')
   .addOption(json())
-  .action((o) => run('prune', {}, o, undefined, (r) => `deleted ${(r as { deleted: number }).deleted} expired rows`));
+  .action((o) =>
+    run('prune', {}, o, undefined, (r) => {
+      const { deleted, idleClients } = r as { deleted: number; idleClients: number };
+      return `deleted ${deleted} expired rows and ${idleClients} unused dynamically registered clients`;
+    }),
+  );
 
 program
   .command('doctor')
-  .description('check configuration, database and keys, and say what is wrong')
+  .description('check configuration, database, keys and mail, and say what is wrong')
   .addOption(json())
   .action(async (o) => {
     const ok = await runDoctor(getConfig, { json: !!o.json });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import Koa from 'koa';
 import request from 'supertest';
+import { createAdminCommands } from '../../lib/admin/admin-commands.js';
 import { securityHeaders } from '../../lib/http/security-headers.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
 import { startMailbox, type TestMailbox } from '../support/smtp.js';
@@ -158,8 +159,7 @@ describe('SECURITY E — sessions and hosted pages', function () {
       const a = agent();
       const { tokens } = await tokensFor(latch, a, { clientId: web, redirectUri, email: email4, scope: 'openid offline_access', params: { prompt: 'consent' } });
       await a.get('/api/v1/me').expect(200);
-      // there is no disable command yet: an administrator sets the flag
-      await latch.container.knex('accounts').where({ id }).update({ disabled: true });
+      await createAdminCommands(latch.container)['users.disable']({ user: id });
       expect((await refresh(latch, { clientId: web }, tokens.refresh_token!)).status).to.equal(400);
       expect((await a.get('/api/v1/me')).status).to.equal(401);
     });
