@@ -100,7 +100,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // validator with the whole metadata, which is where Latch's registration policy runs.
       properties: [POLICY_TRIGGER_PROPERTY],
       validator(ctx, key, value, metadata) {
-        if (key === POLICY_TRIGGER_PROPERTY) enforceClientPolicy(metadata as Record<string, unknown>);
+        if (key === POLICY_TRIGGER_PROPERTY) enforceClientPolicy(metadata as Record<string, unknown>, SUPPORTED_SCOPES);
       },
     },
     interactions: {
