@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { ConfigError, loadConfig, type Config } from '../../lib/config/config.js';
 import { parseDuration } from '../../lib/config/durations.js';
 import { CommandFailed, runAdminCommand } from './admin-runner.js';
+import { currentToken, DEFAULT_CLI_CLIENT_ID, login, LoginError, logout } from './device-login.js';
 import { runDoctor } from './doctor.js';
 import { printResult, type Columns } from './output.js';
 
@@ -37,7 +38,7 @@ async function run(command: string, args: Record<string, unknown>, opts: { json?
 }
 
 const program = new Command('latch')
-  .description('Latch, a self-hosted OAuth 2.1 / OpenID Connect server: admin commands')
+  .description('Latch, a self-hosted OAuth 2.1 / OpenID Connect server: admin commands, and device sign-in (login, token, logout)')
   .showHelpAfterError()
   .exitOverride();
 
@@ -207,11 +208,35 @@ program
     if (!ok) process.exitCode = EXIT_FAILURE;
   });
 
+// device sign-in for people at a terminal: talks to an issuer over HTTP, needs no database
+program
+  .command('login')
+  .description('sign in to a Latch from this terminal (device flow); tokens are kept for latch token')
+  .requiredOption('--issuer <url>', 'the Latch to sign in to, e.g. https://id.example.com')
+  .option('--client-id <id>', `a public client allowed the device flow (default: Latch's own, ${DEFAULT_CLI_CLIENT_ID})`)
+  .option('--scope <scope>', 'scopes to ask for', 'openid offline_access')
+  .option('--resource <url>', 'ask for a token for this resource (RFC 8707)')
+  .option('--no-qr', 'do not print a QR code')
+  .action((o) => login({ issuer: o.issuer, clientId: o.clientId, scope: o.scope, resource: o.resource, qr: o.qr }).then(() => undefined));
+program
+  .command('token')
+  .description('print a valid access token (refreshed when it is about to expire)')
+  .option('--issuer <url>', 'which login (default: the last one)')
+  .action(async (o) => console.log(await currentToken(o.issuer)));
+program
+  .command('logout')
+  .description('revoke the refresh token and delete the stored tokens')
+  .option('--issuer <url>', 'which login (default: the last one)')
+  .action((o) => logout(o.issuer));
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (err instanceof LoginError) {
+    console.error(`latch: ${err.message}`);
+    process.exitCode = err.usage ? EXIT_USAGE : EXIT_FAILURE;
   } else if (err instanceof ConfigError) {
     console.error(`latch: ${err.message}`);
     process.exitCode = EXIT_USAGE;
