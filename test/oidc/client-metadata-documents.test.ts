@@ -1,6 +1,8 @@
 import type http from 'node:http';
 import { expect } from 'chai';
 import request from 'supertest';
+import { loadConfig } from '../../lib/config/config.js';
+import { hostAllowed } from '../../lib/oidc/client-metadata-documents.js';
 import { startHttpsServer, TEST_CA_PEM, type TestHttpsServer } from '../support/https.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
 import { createPerson, pkcePair, redeem } from '../support/people.js';
@@ -173,5 +175,31 @@ describe('client ID metadata documents', () => {
       expect(res.status, id).to.equal(400);
       expect(res.headers.location).to.equal(undefined);
     }
+  });
+
+  it('a registered client keeps only OpenID scopes in its scope: an MCP client registering "mcp:tools" is accepted', async () => {
+    const res = await request(latch.url)
+      .post('/reg')
+      .send({ client_name: 'MCP client', redirect_uris: ['http://127.0.0.1:5555/cb'], token_endpoint_auth_method: 'none', scope: 'openid mcp:tools offline_access' })
+      .expect(201);
+    expect(res.body.scope).to.equal('openid offline_access');
+    const only = await request(latch.url).post('/reg').send({ client_name: 'MCP client', redirect_uris: ['http://127.0.0.1:5555/cb'], token_endpoint_auth_method: 'none', scope: 'mcp:tools' }).expect(201);
+    expect(only.body).to.not.have.property('scope');
+  });
+});
+
+describe('client ID metadata document host lists', () => {
+  it('LATCH_CIMD_* settings parse into the policy; the deny list wins; *.host matches subdomains only', () => {
+    const config = loadConfig({ LATCH_CIMD_ALLOWED_HOSTS: 'apps.example.com, *.Tools.Example', LATCH_CIMD_DENIED_HOSTS: 'bad.tools.example' });
+    const policy = config.clientMetadataDocuments;
+    expect(policy).to.deep.equal({ enabled: true, allowedHosts: ['apps.example.com', '*.tools.example'], deniedHosts: ['bad.tools.example'] });
+    expect(hostAllowed(policy, 'https://apps.example.com/c.json')).to.equal(true);
+    expect(hostAllowed(policy, 'https://a.tools.example/c.json')).to.equal(true);
+    expect(hostAllowed(policy, 'https://tools.example/c.json')).to.equal(false);
+    expect(hostAllowed(policy, 'https://bad.tools.example/c.json')).to.equal(false);
+    expect(hostAllowed(policy, 'https://eviltools.example/c.json')).to.equal(false);
+    expect(hostAllowed(policy, 'https://other.example.com/c.json')).to.equal(false);
+    expect(loadConfig({ LATCH_CIMD: 'off' }).clientMetadataDocuments.enabled).to.equal(false);
+    expect(() => loadConfig({ LATCH_CIMD: 'maybe' })).to.throw('LATCH_CIMD');
   });
 });
