@@ -148,6 +148,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
         clockTolerance: options.clockToleranceSeconds ?? 5,
       }));
     } catch (err) {
+      // an unreachable or broken JWKS says nothing about the token: answered 503, not 401
+      if (err instanceof jose.errors.JWKSTimeout || err instanceof jose.errors.JWKSInvalid) throw err;
       if (err instanceof jose.errors.JOSEError) throw new InvalidToken(describeJoseError(err));
       throw err;
     }

@@ -181,6 +181,15 @@ describe('resource-server kit', () => {
       await request(nodeUrl).get('/mcp').set('Authorization', 'Bearer not.a.jwt').expect(401);
     });
 
+    it('an unreachable authorization server is 503 temporarily_unavailable, not a verdict on the token', async () => {
+      const closed = await listen(() => undefined);
+      closed.server.close();
+      const unreachable = createResourceServer({ issuer: closed.url, resource: RESOURCE });
+      const result = await unreachable.authenticate({ authorization: `Bearer ${await sign(signing)}` });
+      expect(result).to.deep.include({ ok: false, status: 503 });
+      expect(result.ok === false && result.headers['www-authenticate']).to.equal(undefined);
+    });
+
     it('an API key where none are configured is 401, without calling anyone', async () => {
       const res = await request(nodeUrl).get('/mcp').set('X-API-Key', 'latch_abc123_secretsecret').expect(401);
       expect(challengeParams(res.headers['www-authenticate']).error_description).to.match(/API keys are not accepted/);
