@@ -1,9 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../lib/config/config.js';
 import { parseDuration } from '../../lib/config/durations.js';
-import { CommandFailed, runAdminCommand } from './admin-runner.js';
+import { CommandFailed } from './command-failed.js';
 import { currentToken, DEFAULT_CLI_CLIENT_ID, login, LoginError, logout } from './device-login.js';
-import { runDoctor } from './doctor.js';
 import { printResult, type Columns } from './output.js';
 
 /**
@@ -31,7 +30,10 @@ function seconds(value: string): number {
   return parsed;
 }
 
+// The admin side (database, oidc-provider) loads only when an admin command runs, so
+// `latch login`/`token`/`logout` start quickly and need none of it.
 async function run(command: string, args: Record<string, unknown>, opts: { json?: boolean }, columns?: Columns, human?: (result: unknown) => string) {
+  const { runAdminCommand } = await import('./admin-runner.js');
   const { result, via } = await runAdminCommand(getConfig(), command, args);
   printResult(result, { json: !!opts.json, columns, human });
   if (!opts.json && via === 'server' && process.stderr.isTTY) console.error('(done by the running server)');
@@ -204,6 +206,7 @@ program
   .description('check configuration, database and keys, and say what is wrong')
   .addOption(json())
   .action(async (o) => {
+    const { runDoctor } = await import('./doctor.js');
     const ok = await runDoctor(getConfig, { json: !!o.json });
     if (!ok) process.exitCode = EXIT_FAILURE;
   });
