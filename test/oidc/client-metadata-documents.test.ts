@@ -45,6 +45,8 @@ describe('client ID metadata documents', () => {
         return res.end('}');
       case '/secret.json':
         return send(document({ token_endpoint_auth_method: 'client_secret_basic', client_secret: 'shh' }));
+      case '/slow.json':
+        return; // never answers: oidc-provider gives up after 2.5 s
       case '/redirect.json':
         res.writeHead(302, { location: `${other.origin}/good.json` });
         return res.end();
@@ -146,6 +148,11 @@ describe('client ID metadata documents', () => {
     await expectRefused(`${docs.origin}/big-chunked.json`);
     expect(fetched(`localhost:${docs.port}/big.json`)).to.be.greaterThan(0);
     expect(fetched(`localhost:${docs.port}/big-chunked.json`)).to.be.greaterThan(0);
+  });
+
+  it('gives up on a server that does not answer in time', async () => {
+    await expectRefused(`${docs.origin}/slow.json`);
+    expect(fetched(`localhost:${docs.port}/slow.json`)).to.be.greaterThan(0);
   });
 
   it('refuses a document whose client_id is not its own URL', async () => {
