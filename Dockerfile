@@ -19,6 +19,7 @@ COPY lib ./lib
 COPY adapters ./adapters
 COPY migrations ./migrations
 COPY scripts ./scripts
+COPY examples ./examples
 COPY test ./test
 RUN npm run typecheck && touch /app/.typechecked
 

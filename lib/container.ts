@@ -4,6 +4,7 @@ import type { Config } from './config/config.js';
 import { createSealer } from './crypto/seal.js';
 import { type Database } from './db/database.js';
 import { ACCOUNT_CLIENT_ID, ensureAccountClient } from './account/account-client.js';
+import { ensureCliClient } from './account/cli-client.js';
 import { createAccountQueries } from './accounts/accounts.queries.js';
 import { createAccountAdminService } from './accounts/account-admin.service.js';
 import { createAuditQueries } from './audit/audit.queries.js';
@@ -72,6 +73,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const keyMaterial = await keys.loadKeyMaterial();
 
   await ensureAccountClient(queries.clients, config.issuer);
+  await ensureCliClient(queries.clients);
   const renderer = createRenderer({ production: config.production });
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
   const throttle = createThrottleService(knex);

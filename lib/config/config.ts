@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import type { OutboundTrust } from '../oidc/client-metadata-documents.js';
 import { parseDuration } from './durations.js';
 
 /**
@@ -84,6 +85,9 @@ const envSchema = z.object({
   LATCH_ID_TOKEN_TTL: duration(60 * 60),
   LATCH_DEVICE_CODE_TTL: duration(10 * 60),
   LATCH_PRUNE_INTERVAL: duration(5 * 60),
+  LATCH_CIMD: flag(true),
+  LATCH_CIMD_ALLOWED_HOSTS: z.string().optional(),
+  LATCH_CIMD_DENIED_HOSTS: z.string().optional(),
   LATCH_DCR_IDLE_DAYS: z
     .string()
     .optional()
@@ -93,6 +97,12 @@ const envSchema = z.object({
 });
 
 export type Config = ReturnType<typeof loadConfig>;
+
+const hostList = (value: string | undefined) =>
+  (value ?? '')
+    .split(/[\s,]+/)
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   const parsed = envSchema.safeParse(env);
@@ -150,6 +160,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     pruneIntervalSeconds: e.LATCH_PRUNE_INTERVAL,
     dcrIdleDays: e.LATCH_DCR_IDLE_DAYS,
+    clientMetadataDocuments: {
+      enabled: e.LATCH_CIMD,
+      allowedHosts: hostList(e.LATCH_CIMD_ALLOWED_HOSTS),
+      deniedHosts: hostList(e.LATCH_CIMD_DENIED_HOSTS),
+    },
+    // Test-only trust for outbound fetches (extra CA, hosts that may be loopback). Never read
+    // from the environment: only test code sets it, so no deployment can weaken the SSRF rules.
+    outboundTrust: undefined as OutboundTrust | undefined,
     logLevel: e.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
   };
 }

@@ -8,6 +8,7 @@ import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { finishInteraction, InteractionExpired, type Interaction } from './interaction-context.js';
 import { field, renderPage } from './page.js';
+import { metadataDocumentHost } from '../oidc/client-metadata-documents.js';
 
 /** The consent step: names the app (and says when it registered itself) and what it asks for. */
 const SCOPE_DESCRIPTIONS: Record<string, string> = {
@@ -58,6 +59,8 @@ export function createConsentStep(deps: {
         uid: interaction.uid,
         clientName: client.clientName ?? clientId,
         dynamic: row?.source === 'dynamic',
+        // an https URL as client_id: the app is whoever publishes that document
+        metadataHost: (client as { clientIdMetadataDocument?: boolean }).clientIdMetadataDocument ? metadataDocumentHost(clientId) : undefined,
         clientHost: redirectHost,
         accountEmail: account.email,
         scopes: (details.missingOIDCScope ?? []).map((s) => SCOPE_DESCRIPTIONS[s] ?? s),

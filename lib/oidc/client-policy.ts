@@ -31,7 +31,16 @@ function checkRedirectUri(value: unknown, label: string, applicationType: string
   return url;
 }
 
-export function enforceClientPolicy(metadata: Record<string, unknown>): void {
+export function enforceClientPolicy(metadata: Record<string, unknown>, staticScopes: readonly string[] = []): void {
+  // `scope` limits only the OpenID scopes a client may ask for (resource scopes are the
+  // resource's business). MCP clients register with their resource's scopes ("mcp:tools"),
+  // which oidc-provider would refuse as unknown; they are dropped instead, as RFC 7591 §3.2.1
+  // lets a server do.
+  if (typeof metadata.scope === 'string' && staticScopes.length) {
+    const kept = metadata.scope.split(' ').filter((s) => staticScopes.includes(s));
+    if (kept.length) metadata.scope = kept.join(' ');
+    else delete metadata.scope;
+  }
   const applicationType = typeof metadata.application_type === 'string' ? metadata.application_type : 'web';
   const redirects = Array.isArray(metadata.redirect_uris) ? metadata.redirect_uris : [];
   const redirectUrls = redirects.map((uri) => checkRedirectUri(uri, 'redirect_uris', applicationType));

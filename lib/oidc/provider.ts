@@ -9,6 +9,7 @@ import type { ThrottleService } from '../throttling/throttle.service.js';
 import { limitDeviceCodeEntry } from './device-code-throttle.js';
 import { saveNewDeviceFormSessions } from './device-form-session.js';
 import { createPages } from './pages.js';
+import { clientIdMetadataDocumentFeature, createOutboundFetch, FETCH_BODY_LIMITS } from './client-metadata-documents.js';
 
 /**
  * oidc-provider configured for OAuth 2.1: code flow with PKCE S256 for every client, no
@@ -51,6 +52,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const { config, keys, resources, renderer } = deps;
   const pages = createPages(renderer);
   const ttl = config.ttl;
+  const outboundFetch = createOutboundFetch(config.outboundTrust);
 
   const configuration: Configuration = {
     adapter: deps.adapter,
@@ -98,7 +100,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       // validator with the whole metadata, which is where Latch's registration policy runs.
       properties: [POLICY_TRIGGER_PROPERTY],
       validator(ctx, key, value, metadata) {
-        if (key === POLICY_TRIGGER_PROPERTY) enforceClientPolicy(metadata as Record<string, unknown>);
+        if (key === POLICY_TRIGGER_PROPERTY) enforceClientPolicy(metadata as Record<string, unknown>, SUPPORTED_SCOPES);
       },
     },
     interactions: {
@@ -133,6 +135,10 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     renderError: pages.renderError,
+    // every server-side fetch (metadata documents, jwks_uri) is size-capped; oidc-provider
+    // adds the time cap and the special-use address guard
+    fetchResponseBodyLimits: FETCH_BODY_LIMITS,
+    ...(outboundFetch ? { fetch: outboundFetch } : {}),
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -189,6 +195,8 @@ export function createProvider(deps: ProviderDeps): Provider {
         },
       },
       userinfo: { enabled: true },
+      // an https URL as client_id (MCP clients): see client-metadata-documents.ts
+      clientIdMetadataDocument: clientIdMetadataDocumentFeature(config.clientMetadataDocuments),
     },
     clientBasedCORS(ctx, origin, client) {
       if (origin === 'null') return false;

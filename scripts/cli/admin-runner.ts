@@ -6,20 +6,14 @@ import { buildContainer } from '../../lib/container.js';
 import { migrateDown, migrateLatest, migrationStatus, openDatabase } from '../../lib/db/database.js';
 import { DataDirBusyError } from '../../lib/db/data-dir-lock.js';
 import { createLogger } from '../../lib/log.js';
+import { CommandFailed } from './command-failed.js';
 
 /**
  * Runs one admin command. With PostgreSQL, in this process. With the embedded database, on the
  * running server through its admin socket when there is one, else in this process holding the
  * data directory's lock for the duration.
  */
-export class CommandFailed extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { CommandFailed };
 
 const SOCKET_TIMEOUT_MS = 120_000;
 const NO_SERVER = Symbol('no server');

@@ -1,8 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../lib/config/config.js';
 import { parseDuration } from '../../lib/config/durations.js';
-import { CommandFailed, openAdminSession, runAdminCommand } from './admin-runner.js';
-import { runDoctor } from './doctor.js';
+import { CommandFailed } from './command-failed.js';
+import { currentToken, DEFAULT_CLI_CLIENT_ID, login, LoginError, logout } from './device-login.js';
 import { printResult, type Columns } from './output.js';
 
 /**
@@ -35,14 +35,17 @@ function seconds(value: string): number {
   return parsed;
 }
 
+// The admin side (database, oidc-provider) loads only when an admin command runs, so
+// `latch login`/`token`/`logout` start quickly and need none of it.
 async function run(command: string, args: Record<string, unknown>, opts: { json?: boolean }, columns?: Columns, human?: (result: unknown) => string) {
+  const { runAdminCommand } = await import('./admin-runner.js');
   const { result, via } = await runAdminCommand(getConfig(), command, args);
   printResult(result, { json: !!opts.json, columns, human });
   if (!opts.json && via === 'server' && process.stderr.isTTY) console.error('(done by the running server)');
 }
 
 const program = new Command('latch')
-  .description('Latch, a self-hosted OAuth 2.1 / OpenID Connect server: admin commands')
+  .description('Latch, a self-hosted OAuth 2.1 / OpenID Connect server: admin commands, and device sign-in (login, token, logout)')
   .showHelpAfterError()
   .exitOverride();
 
@@ -250,6 +253,7 @@ auditFilters(audit.command('list').description('the newest events first'))
   .addOption(json())
   .action((o) => run('audit.list', { ...filtersOf(o), limit: o.limit }, o, [['occurredAt', 'TIME'], ['type', 'TYPE'], ['outcome', 'OUTCOME'], ['actor', 'ACTOR'], ['subject', 'SUBJECT'], ['ip', 'IP']]));
 auditFilters(audit.command('export').description('every matching event, oldest first, as JSON lines on stdout (progress on stderr)')).action(async (o) => {
+  const { openAdminSession } = await import('./admin-runner.js');
   const session = await openAdminSession(getConfig(), 'audit.export');
   try {
     let after: string | undefined;
@@ -287,15 +291,40 @@ program
   .description('check configuration, database, keys and mail, and say what is wrong')
   .addOption(json())
   .action(async (o) => {
+    const { runDoctor } = await import('./doctor.js');
     const ok = await runDoctor(getConfig, { json: !!o.json });
     if (!ok) process.exitCode = EXIT_FAILURE;
   });
+
+// device sign-in for people at a terminal: talks to an issuer over HTTP, needs no database
+program
+  .command('login')
+  .description('sign in to a Latch from this terminal (device flow); tokens are kept for latch token')
+  .requiredOption('--issuer <url>', 'the Latch to sign in to, e.g. https://id.example.com')
+  .option('--client-id <id>', `a public client allowed the device flow (default: Latch's own, ${DEFAULT_CLI_CLIENT_ID})`)
+  .option('--scope <scope>', 'scopes to ask for', 'openid offline_access')
+  .option('--resource <url>', 'ask for a token for this resource (RFC 8707)')
+  .option('--no-qr', 'do not print a QR code')
+  .action((o) => login({ issuer: o.issuer, clientId: o.clientId, scope: o.scope, resource: o.resource, qr: o.qr }).then(() => undefined));
+program
+  .command('token')
+  .description('print a valid access token (refreshed when it is about to expire)')
+  .option('--issuer <url>', 'which login (default: the last one)')
+  .action(async (o) => console.log(await currentToken(o.issuer)));
+program
+  .command('logout')
+  .description('revoke the refresh token and delete the stored tokens')
+  .option('--issuer <url>', 'which login (default: the last one)')
+  .action((o) => logout(o.issuer));
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (err instanceof LoginError) {
+    console.error(`latch: ${err.message}`);
+    process.exitCode = err.usage ? EXIT_USAGE : EXIT_FAILURE;
   } else if (err instanceof ConfigError) {
     console.error(`latch: ${err.message}`);
     process.exitCode = EXIT_USAGE;

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { loadConfig } from '../../lib/config/config.js';
 import { createLogger } from '../../lib/log.js';
+import type { OutboundTrust } from '../../lib/oidc/client-metadata-documents.js';
 import { startServer, type RunningServer } from '../../lib/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 
@@ -30,11 +31,15 @@ export function latchEnv(db: TestDatabase, port: number, env: Record<string, str
   };
 }
 
-export async function startLatch(env: Record<string, string> = {}, db?: TestDatabase): Promise<TestLatch> {
+/** Settings no environment variable can reach; only tests set them. */
+export type TestOnlyOptions = { outboundTrust?: OutboundTrust };
+
+export async function startLatch(env: Record<string, string> = {}, db?: TestDatabase, testOnly: TestOnlyOptions = {}): Promise<TestLatch> {
   const database = db ?? (await createTestDatabase());
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const fullEnv = latchEnv(database, port, env);
   const config = loadConfig(fullEnv);
+  config.outboundTrust = testOnly.outboundTrust;
   const running = await startServer(config, createLogger(config.logLevel));
   return { ...running, issuer: config.issuer, db: database, env: fullEnv };
 }
