@@ -36,6 +36,10 @@ import { createPruneJob } from './jobs/prune.js';
 import { createResourceQueries } from './resources/resources.queries.js';
 import { createResourceService } from './resources/resources.service.js';
 import { createRenderer } from './views/renderer.js';
+import { createSafeFetch } from './http/safe-fetch.js';
+import { createUpstreamRegistry } from './upstream/upstream-providers.js';
+import { createUpstreamQueries } from './upstream/upstream.queries.js';
+import { createUpstreamService } from './upstream/upstream.service.js';
 
 /**
  * The composition root: database -> queries -> services -> provider. Routes receive what is
@@ -55,6 +59,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     orgs: createOrgQueries(knex),
     mfa: createMfaQueries(knex),
     apiKeys: createApiKeyQueries(knex),
+    upstream: createUpstreamQueries(knex),
   };
 
   const keys = createKeyService({ knex, queries: queries.keys, sealer });
@@ -75,6 +80,15 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
   const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log });
   const exchangedTokenClaims = createExchangedTokenClaims();
+  const upstreamRegistry = createUpstreamRegistry({
+    configured: config.upstream.providers,
+    queries: queries.upstream,
+    sealer,
+    safeFetch: createSafeFetch({ privateHosts: config.upstream.privateHosts }),
+    privateHosts: config.upstream.privateHosts,
+  });
+  await upstreamRegistry.refresh();
+  const upstream = createUpstreamService({ queries: queries.upstream, registry: upstreamRegistry, accounts, orgs, mfa, issuer: config.issuer, signup: config.signup, log });
 
   // The provider validates client metadata; the client service needs that check before it
   // writes, so it receives it as a function rather than the provider itself.
@@ -125,10 +139,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     log,
     intervalSeconds: config.pruneIntervalSeconds,
     payloads: queries.payloads,
-    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale()],
+    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => upstream.deleteExpired()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, upstream, upstreamRegistry, mail, throttle, provider, authenticateApi, metrics, renderer, prune };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

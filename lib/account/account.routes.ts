@@ -11,6 +11,8 @@ import type { Renderer } from '../views/renderer.js';
 import type { MfaService } from '../mfa/mfa.service.js';
 import { ACCOUNT_CLIENT_ID, accountClientRedirectUri } from './account-client.js';
 import { addSecurityRoutes } from './account-security.routes.js';
+import { addUpstreamAccountRoutes } from '../upstream/upstream.routes.js';
+import type { UpstreamService } from '../upstream/upstream.service.js';
 
 /**
  * /account: the person's own settings, server-rendered over the same services as the JSON API.
@@ -28,6 +30,7 @@ import { addSecurityRoutes } from './account-security.routes.js';
  *   GET/POST /account/invitations?token=   see and accept an invitation (the mailed link)
  *   POST /account/password                 change the password (the current one is needed)
  *   /account/security…                    second factors (account-security.routes.ts)
+ *   POST /account/upstream/:provider/link | /unlink   sign-in providers (lib/upstream/upstream.routes.ts)
  *   POST /account/delete                   delete the account (confirmation required)
  */
 const STATE_COOKIE = 'latch.account_state';
@@ -45,6 +48,8 @@ const NOTICES: Record<string, string> = {
   'member-removed': 'The member was removed.',
   'password-changed': 'Your password was changed; every other session was signed out.',
   joined: 'You joined the organization.',
+  'provider-linked': 'The provider was linked; you can sign in with it now.',
+  'provider-unlinked': 'The provider was unlinked.',
 };
 
 type Deps = {
@@ -55,6 +60,7 @@ type Deps = {
   orgs: OrgService;
   sessionPrincipal: (ctx: Koa.Context) => Promise<Principal | undefined>;
   mfa: MfaService;
+  upstream?: UpstreamService;
 };
 
 export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
@@ -116,8 +122,9 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
     const accountId = principal.accountId!;
     const [profile, sessions, apps] = await Promise.all([me.profile(accountId), me.sessions(accountId, principal.sessionUid), me.connectedApps(accountId)]);
     const organizations = await orgs.list(accountId);
+    const providers = deps.upstream ? await deps.upstream.linkedProviders(accountId) : [];
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
-    renderPage(ctx, renderer, 'pages/account', { profile, sessions, apps, organizations, notice, error }, status);
+    renderPage(ctx, renderer, 'pages/account', { profile, sessions, apps, organizations, providers, notice, error }, status);
   }
 
   router.get('/', async (ctx) => {
@@ -200,6 +207,7 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   });
 
   if (deps.mfa.mode !== 'off') addSecurityRoutes(router, { renderer, mfa: deps.mfa, signedIn });
+  if (deps.upstream) addUpstreamAccountRoutes(router, { upstream: deps.upstream, renderer, issuer, signedIn });
 
   router.post('/delete', async (ctx) => {
     const principal = await signedIn(ctx);

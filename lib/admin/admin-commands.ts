@@ -68,6 +68,10 @@ export function createAdminCommands(c: Container) {
     'api-keys.revoke': async (args: Args) => c.apiKeys.admin.revoke(str(args, 'id')),
     'api-keys.rotate': async (args: Args) => c.apiKeys.admin.rotate(str(args, 'id'), { gracePeriod: args.gracePeriod }),
 
+    'upstream.add': async (args: Args) => c.upstreamRegistry.admin.add(args),
+    'upstream.list': async () => c.upstreamRegistry.admin.list(),
+    'upstream.remove': async (args: Args) => c.upstreamRegistry.admin.remove(str(args, 'id')),
+
     prune: async () => ({ deleted: await c.prune.runOnce() }),
   } satisfies Record<string, (args: Args) => Promise<unknown>>;
   return commands;
