@@ -20,24 +20,27 @@ export class BlockedFetch extends Error {
   override name = 'BlockedFetch';
 }
 
-const blocked = new net.BlockList();
+// two lists: node matches IPv4 addresses against IPv6 rules as IPv4-mapped, which the
+// ::ffff:0:0/96 rule would turn into "every IPv4 address"
+const blockedV4 = new net.BlockList();
+const blockedV6 = new net.BlockList();
 for (const [prefix, bits] of [
   ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
   ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
   ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) blocked.addSubnet(prefix, bits, 'ipv4');
+] as const) blockedV4.addSubnet(prefix, bits, 'ipv4');
 for (const [prefix, bits] of [
   ['::', 96], // unspecified, loopback and IPv4-compatible
   ['::ffff:0:0', 96], // IPv4-mapped: a way to spell 127.0.0.1 and friends in IPv6
   ['64:ff9b::', 96], ['64:ff9b:1::', 48], // NAT64 reaches IPv4 space behind it
   ['100::', 64], ['2001::', 23], ['2001:db8::', 32], ['2002::', 16], // discard, IETF, docs, 6to4
   ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-] as const) blocked.addSubnet(prefix, bits, 'ipv6');
+] as const) blockedV6.addSubnet(prefix, bits, 'ipv6');
 
 export function isBlockedAddress(address: string): boolean {
   const family = net.isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) return blocked.check(address, 'ipv6');
+  if (family === 4) return blockedV4.check(address, 'ipv4');
+  if (family === 6) return blockedV6.check(address, 'ipv6');
   return true;
 }
 

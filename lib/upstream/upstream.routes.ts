@@ -82,7 +82,7 @@ export function upstreamRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
       ctx.status = 303;
       ctx.redirect('/account?done=provider-linked');
     } catch (err) {
-      ctx.cookies.set(UPSTREAM_COOKIE, null, { path: '/' });
+      // the cookie stays: a forged callback must not end the browser's own sign-in in flight
       failure(ctx, err, '/account');
     }
   });
