@@ -5,6 +5,7 @@ import { HostedPages, testApp } from '../support/hosted-pages.js';
 import { signIn, testApp as apiTestApp } from '../support/people.js';
 import { continueWith, startGithubStandIn, startUpstreamOp, throughUpstream, type TestGithub, type TestOp, type UpstreamPerson } from '../support/upstream.js';
 import { totpCode, awayFromStepBoundary } from '../support/totp.js';
+import { latchCli } from '../support/cli.js';
 
 /**
  * Sign-in through upstream providers, end to end over HTTP: a second, real oidc-provider is
@@ -24,6 +25,7 @@ describe('upstream sign-in (GitHub, Google, generic OpenID providers)', function
     op = await startUpstreamOp([
       { client_id: 'latch-google', client_secret: 'google-secret-0123456789', redirect_uris: [`${latchIssuer}/upstream/google/callback`] },
       { client_id: 'latch-acme', client_secret: 'acme-secret-0123456789', redirect_uris: [`${latchIssuer}/upstream/acme/callback`] },
+      { client_id: 'latch-corp', client_secret: 'corp-secret-0123456789', redirect_uris: [`${latchIssuer}/upstream/corp/callback`] },
     ]);
     github = await startGithubStandIn({ clientId: 'gh-client', clientSecret: 'gh-secret-0123456789' });
     latch = await startLatch({
@@ -306,6 +308,37 @@ describe('upstream sign-in (GitHub, Google, generic OpenID providers)', function
       await request(latch.url).post('/account/upstream/google/unlink').type('form').send({}).expect((res) => expect(res.status).to.be.within(400, 499));
       // the account's own identity is still linked after all of that
       expect(await identities(claims.sub)).to.have.length(1);
+    });
+  });
+
+  describe('latch upstream add|list|remove', function () {
+    // each command is a fresh node process (a few seconds each under load)
+    this.timeout(300_000);
+
+    it('adds an OpenID provider by issuer (discovery read from it, secret sealed), lists it without the secret, removes it; exit codes', async function () {
+      const added = await latchCli(['upstream', 'add', 'corp', '--issuer', op.issuer, '--client-id', 'latch-corp', '--client-secret', 'corp-secret-0123456789', '--name', 'Corp Login', '--json'], latch.env);
+      expect(added.code, added.stderr).to.equal(0);
+      expect(JSON.parse(added.stdout)).to.deep.equal({ id: 'corp', name: 'Corp Login', type: 'oidc', issuer: op.issuer, clientId: 'latch-corp', source: 'database' });
+      const stored = await latch.container.knex('upstream_providers').where({ id: 'corp' }).first();
+      expect(stored.client_secret_sealed).to.match(/^v1\./).and.not.include('corp-secret');
+
+      const { claims } = await signInVia('corp', { sub: 'corp-user', email: 'corp-user@example.com', email_verified: true });
+      expect((await identities(claims.sub))[0]).to.include({ provider_id: 'corp', subject: 'corp-user' });
+
+      const listed = await latchCli(['upstream', 'list', '--json'], latch.env);
+      expect(listed.code, listed.stderr).to.equal(0);
+      expect(JSON.parse(listed.stdout).map((p: { id: string }) => p.id)).to.deep.equal(['github', 'google', 'microsoft', 'acme', 'down', 'corp'].filter((id) => id !== 'microsoft'));
+      expect(listed.stdout).not.to.include('secret-0123456789');
+
+      const bad = await latchCli(['upstream', 'add', 'Bad Id', '--issuer', 'ftp://example.com', '--client-id', 'x', '--client-secret', 'y'], latch.env);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.include('id must be');
+
+      const removed = await latchCli(['upstream', 'remove', 'corp', '--json'], latch.env);
+      expect(removed.code, removed.stderr).to.equal(0);
+      expect(await identities(claims.sub)).to.have.length(0);
+      const again = await latchCli(['upstream', 'remove', 'corp'], latch.env);
+      expect(again.code).to.equal(1);
     });
   });
 });
