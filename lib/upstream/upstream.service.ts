@@ -89,7 +89,14 @@ export function createUpstreamService(deps: {
     if ((await queries.identitiesOf(accountId)).some((i) => i.provider_id === providerId)) {
       throw new UpstreamError('provider_already_linked', 'Your account is already linked to another account of this provider. Unlink it first.', 409);
     }
-    await queries.insertIdentity({ provider_id: providerId, subject: profile.subject, account_id: accountId, email: profile.email });
+    try {
+      await queries.insertIdentity({ provider_id: providerId, subject: profile.subject, account_id: accountId, email: profile.email });
+    } catch (err) {
+      // two sign-ins racing to link the same identity: the one that lost sees who won
+      if ((err as { code?: string }).code !== '23505') throw err;
+      const winner = await queries.findIdentity(providerId, profile.subject);
+      if (winner?.account_id !== accountId) throw new UpstreamError('identity_taken', 'That account of the provider is already linked to another account here.', 409);
+    }
   }
 
   return {
