@@ -215,6 +215,22 @@ describe('upstream sign-in (GitHub, Google, generic OpenID providers)', function
     // without the CSRF token
     const res = await pages.agent.post(`/interaction/${pages.uid}/upstream/google`).type('form').send({});
     expect(res.status).to.equal(403);
+    // an oversized form
+    const big = await pages.agent.post(`/interaction/${pages.uid}/upstream/google`).type('form').send({ _csrf: pages.csrf, filler: 'x'.repeat(3 * 1024 * 1024) });
+    expect(big.status).to.be.within(400, 499);
+    // back at the interaction with no finished upstream sign-in behind it
+    const done = await pages.agent.get(`/interaction/${pages.uid}/upstream/done`);
+    expect(done.status).to.equal(400);
+    expect(done.text).to.include('Start again');
+  });
+
+  it('refuses a disabled account found through its provider', async function () {
+    const { claims } = await signInVia('acme', { sub: 'acme-disabled', email: 'disabled-upstream@example.com', email_verified: true });
+    await latch.container.knex('accounts').where({ id: claims.sub }).update({ disabled: true });
+    const { pages } = await viaProvider('acme');
+    expect(pages.status).to.equal(403);
+    expect(pages.text).to.include('cannot sign in');
+    expect(pages.callback).to.equal(undefined);
   });
 
   describe('GitHub (through GITHUB_BASE_URL, as GitHub Enterprise Server)', function () {
