@@ -24,11 +24,20 @@ import { UpstreamError, type UpstreamService } from './upstream.service.js';
 export const UPSTREAM_COOKIE = 'latch.upstream';
 const PROVIDER_PARAM = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
+/** Sends the browser to the provider, with the cookie that binds the sign-in to it. */
+async function redirectUpstream(ctx: Koa.Context, upstream: UpstreamService, issuer: string, purpose: { interactionUid: string } | { linkTo: string }) {
+  const providerId = ctx.params.provider ?? '';
+  if (!PROVIDER_PARAM.test(providerId)) throw new UpstreamError('unknown_provider', 'This sign-in provider is not available.', 404);
+  const { url, browserToken } = await upstream.start(providerId, purpose);
+  ctx.cookies.set(UPSTREAM_COOKIE, browserToken, { httpOnly: true, sameSite: 'lax', signed: true, secure: issuer.startsWith('https:'), path: '/', maxAge: 10 * 60 * 1000, overwrite: true });
+  ctx.status = 303;
+  ctx.redirect(url);
+}
+
 type Deps = { provider: Provider; renderer: Renderer; upstream: UpstreamService; mfa: MfaService; issuer: string; sessionPrincipal: (ctx: Koa.Context) => Promise<Principal | undefined> };
 
 export function upstreamRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
   const { provider, renderer, upstream, mfa, issuer } = deps;
-  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: issuer.startsWith('https:'), path: '/', maxAge: 10 * 60 * 1000, overwrite: true };
   const router = new Router();
 
   function failure(ctx: Koa.Context, err: unknown, back: string) {
@@ -41,14 +50,9 @@ export function upstreamRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
     }, err.status);
   }
 
-  async function begin(ctx: Koa.Context, purpose: { interactionUid: string } | { linkTo: string }, back: string) {
-    const providerId = ctx.params.provider ?? '';
+  async function begin(ctx: Koa.Context, purpose: { interactionUid: string }, back: string) {
     try {
-      if (!PROVIDER_PARAM.test(providerId)) throw new UpstreamError('unknown_provider', 'This sign-in provider is not available.', 404);
-      const { url, browserToken } = await upstream.start(providerId, purpose);
-      ctx.cookies.set(UPSTREAM_COOKIE, browserToken, cookieOptions);
-      ctx.status = 303;
-      ctx.redirect(url);
+      await redirectUpstream(ctx, upstream, issuer, purpose);
     } catch (err) {
       failure(ctx, err, back);
     }
@@ -115,7 +119,6 @@ export function addUpstreamAccountRoutes(
   deps: { upstream: UpstreamService; renderer: Renderer; issuer: string; signedIn: (ctx: Koa.Context, opts?: { maxAgeSeconds?: number }) => Promise<Principal | undefined> },
 ) {
   const { upstream, renderer, issuer, signedIn } = deps;
-  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, signed: true, secure: issuer.startsWith('https:'), path: '/', maxAge: 10 * 60 * 1000, overwrite: true };
   const page = (ctx: Koa.Context, err: unknown) => {
     if (!(err instanceof LatchError) || (err.status >= 500 && !(err instanceof UpstreamError))) throw err;
     renderPage(ctx, renderer, 'pages/message', { title: 'Not changed', message: err.message, link: { href: '/account', label: 'Back to your account' } }, err.status);
@@ -126,11 +129,7 @@ export function addUpstreamAccountRoutes(
     const principal = await signedIn(ctx, { maxAgeSeconds: 5 * 60 });
     if (!principal) return;
     try {
-      if (!PROVIDER_PARAM.test(ctx.params.provider ?? '')) throw new UpstreamError('unknown_provider', 'This sign-in provider is not available.', 404);
-      const { url, browserToken } = await upstream.start(ctx.params.provider!, { linkTo: principal.accountId! });
-      ctx.cookies.set(UPSTREAM_COOKIE, browserToken, cookieOptions);
-      ctx.status = 303;
-      ctx.redirect(url);
+      await redirectUpstream(ctx, upstream, issuer, { linkTo: principal.accountId! });
     } catch (err) {
       page(ctx, err);
     }
