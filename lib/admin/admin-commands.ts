@@ -70,6 +70,7 @@ export function createAdminCommands(c: Container) {
 
     'upstream.add': async (args: Args) => c.upstreamRegistry.admin.add(args),
     'upstream.list': async () => c.upstreamRegistry.admin.list(),
+    'upstream.check': async () => c.upstreamRegistry.admin.check(),
     'upstream.remove': async (args: Args) => c.upstreamRegistry.admin.remove(str(args, 'id')),
 
     prune: async () => ({ deleted: await c.prune.runOnce() }),

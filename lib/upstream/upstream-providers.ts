@@ -94,21 +94,23 @@ export function createUpstreamRegistry(deps: { configured: UpstreamProviderConfi
     return config;
   }
 
+  /** The provider's openid-client Configuration; throws when its issuer cannot be discovered. */
+  async function configuration(provider: UpstreamProvider): Promise<client.Configuration> {
+    const fingerprint = JSON.stringify([provider.kind, 'issuer' in provider ? provider.issuer : provider.baseUrl, provider.clientId, provider.clientSecret]);
+    const cached = cache.get(provider.id);
+    if (cached && cached.fingerprint === fingerprint && Date.now() - cached.at < DISCOVERY_CACHE_MS) return cached.config;
+    const config = await build(provider);
+    cache.set(provider.id, { config, at: Date.now(), fingerprint });
+    return config;
+  }
+
   return {
     list,
     get,
     refresh,
     buttons,
 
-    /** The provider's openid-client Configuration; throws when its issuer cannot be discovered. */
-    async configuration(provider: UpstreamProvider): Promise<client.Configuration> {
-      const fingerprint = JSON.stringify([provider.kind, 'issuer' in provider ? provider.issuer : provider.baseUrl, provider.clientId, provider.clientSecret]);
-      const cached = cache.get(provider.id);
-      if (cached && cached.fingerprint === fingerprint && Date.now() - cached.at < DISCOVERY_CACHE_MS) return cached.config;
-      const config = await build(provider);
-      cache.set(provider.id, { config, at: Date.now(), fingerprint });
-      return config;
-    },
+    configuration,
 
     admin: {
       async add(input: { id?: unknown; name?: unknown; issuer?: unknown; clientId?: unknown; clientSecret?: unknown; scope?: unknown }) {
@@ -134,6 +136,19 @@ export function createUpstreamRegistry(deps: { configured: UpstreamProviderConfi
       },
       async list() {
         return (await list()).map(describe);
+      },
+      /** For `latch doctor`: whether each provider's discovery (or GitHub's setup) works from here. */
+      async check() {
+        const results: Array<{ id: string; ok: boolean; detail: string }> = [];
+        for (const provider of await list()) {
+          try {
+            await configuration(provider);
+            results.push({ id: provider.id, ok: true, detail: 'ok' });
+          } catch (err) {
+            results.push({ id: provider.id, ok: false, detail: String((err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message).slice(0, 200) });
+          }
+        }
+        return results;
       },
       async remove(id: unknown) {
         const providerId = typeof id === 'string' ? id : '';

@@ -41,6 +41,19 @@ export async function runDoctor(getConfig: () => Config, opts: { json: boolean }
         checks.push({ check: 'keys', ok: false, detail: (err as Error).message });
       }
     }
+    if (checks.every((c) => c.ok)) {
+      try {
+        const { result } = await runAdminCommand(config, 'upstream.check');
+        const providers = result as Array<{ id: string; ok: boolean; detail: string }>;
+        checks.push({
+          check: 'upstream',
+          ok: providers.every((p) => p.ok),
+          detail: providers.length ? providers.map((p) => (p.ok ? `${p.id} ok` : `${p.id}: ${p.detail}`)).join('; ') : 'no sign-in providers (GITHUB_…, GOOGLE_…, MICROSOFT_…, latch upstream add)',
+        });
+      } catch (err) {
+        checks.push({ check: 'upstream', ok: false, detail: (err as Error).message });
+      }
+    }
     checks.push({ check: 'mail', ok: true, detail: config.mail.smtpUrl ? `SMTP ${new URL(config.mail.smtpUrl).host}` : 'SMTP_URL not set: mail is written to the log' });
   }
 

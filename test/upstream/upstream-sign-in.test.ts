@@ -356,5 +356,14 @@ describe('upstream sign-in (GitHub, Google, generic OpenID providers)', function
       const again = await latchCli(['upstream', 'remove', 'corp'], latch.env);
       expect(again.code).to.equal(1);
     });
+
+    it('latch doctor checks each provider’s discovery and names the one that fails', async function () {
+      const doctor = await latchCli(['doctor', '--json'], latch.env);
+      expect(doctor.code).to.equal(1);
+      const upstreamCheck = JSON.parse(doctor.stdout).checks.find((c: { check: string }) => c.check === 'upstream');
+      expect(upstreamCheck.ok).to.equal(false);
+      expect(upstreamCheck.detail).to.include('google ok').and.include('github ok').and.include('down:');
+      expect(doctor.stdout).not.to.include('secret-0123456789');
+    });
   });
 });
