@@ -19,6 +19,7 @@ import { csrfProtection } from './http/csrf.js';
 import { accountEmailRoutes } from './interactions/account-email.routes.js';
 import { interactionRoutes } from './interactions/interaction.routes.js';
 import { wellKnownRoutes } from './oidc/well-known.routes.js';
+import { upstreamApiRoutes, upstreamRoutes } from './upstream/upstream.routes.js';
 
 /** The Koa app; middleware in the order a request meets it, oidc-provider mounted last. */
 export function createApp(c: Container): Koa {
@@ -37,12 +38,14 @@ export function createApp(c: Container): Koa {
     healthRoutes({ knex: c.knex, metrics: c.metrics }),
     assetRoutes(),
     wellKnownRoutes({ issuer: c.config.issuer, latchApi: c.resources.latchApi }),
+    // before the interaction steps: its /interaction/:uid/upstream/… paths are more specific
+    upstreamRoutes({ provider: c.provider, renderer: c.renderer, upstream: c.upstream, mfa: c.mfa, issuer: c.config.issuer, sessionPrincipal: c.authenticateApi.readSession }, forms),
     interactionRoutes(
-      { provider: c.provider, renderer: c.renderer, accounts: c.accounts, consents: c.consents, clients: c.queries.clients, resources: c.resources, orgs: c.orgs, config: c.config, mfa: c.mfa },
+      { provider: c.provider, renderer: c.renderer, accounts: c.accounts, consents: c.consents, clients: c.queries.clients, resources: c.resources, orgs: c.orgs, config: c.config, mfa: c.mfa, upstreamButtons: c.upstreamRegistry.buttons },
       forms,
     ),
     accountEmailRoutes({ renderer: c.renderer, accounts: c.accounts }, forms),
-    accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession, mfa: c.mfa, apiKeys: c.apiKeys, resources: c.resources }, forms),
+    accountRoutes({ issuer: c.config.issuer, renderer: c.renderer, accounts: c.accounts, me: c.me, orgs: c.orgs, sessionPrincipal: c.authenticateApi.readSession, mfa: c.mfa, apiKeys: c.apiKeys, resources: c.resources, upstream: c.upstream }, forms),
     adminRoutes(
       {
         issuer: c.config.issuer,
@@ -58,7 +61,7 @@ export function createApp(c: Container): Koa {
       issuer: c.config.issuer,
       authenticate: c.authenticateApi,
       bodyParser: parseBody(),
-      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs), ...mfaRoutes(c.mfa), ...apiKeyRoutes(c.apiKeys)],
+      routes: [...meRoutes(c.me), ...orgRoutes(c.orgs), ...mfaRoutes(c.mfa), ...apiKeyRoutes(c.apiKeys), ...upstreamApiRoutes(c.upstream)],
     }),
   ];
 

@@ -43,6 +43,10 @@ import { createPruneJob } from './jobs/prune.js';
 import { createResourceQueries } from './resources/resources.queries.js';
 import { createResourceService } from './resources/resources.service.js';
 import { createRenderer } from './views/renderer.js';
+import { createSafeFetch } from './http/safe-fetch.js';
+import { createUpstreamRegistry } from './upstream/upstream-providers.js';
+import { createUpstreamQueries } from './upstream/upstream.queries.js';
+import { createUpstreamService } from './upstream/upstream.service.js';
 
 /**
  * The composition root: database -> queries -> services -> provider. Routes receive what is
@@ -63,6 +67,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     mfa: createMfaQueries(knex),
     apiKeys: createApiKeyQueries(knex),
     audit: createAuditQueries(knex),
+    upstream: createUpstreamQueries(knex),
   };
   // first, so every service can record what it does; the key service records keys.rotated/retired here too
   const audit = createAuditService({ queries: queries.audit, log });
@@ -89,6 +94,15 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const accountAdmin = createAccountAdminService({ knex, queries: queries.accounts, payloads: queries.payloads, orgQueries: queries.orgs, me, mfa });
   const orgAdmin = createOrgAdminService({ queries: queries.orgs });
   const idleClients = createIdleClientPruner({ clients: queries.clients, audit, idleDays: config.dcrIdleDays });
+  const upstreamRegistry = createUpstreamRegistry({
+    configured: config.upstream.providers,
+    queries: queries.upstream,
+    sealer,
+    safeFetch: createSafeFetch({ privateHosts: config.upstream.privateHosts }),
+    privateHosts: config.upstream.privateHosts,
+  });
+  await upstreamRegistry.refresh();
+  const upstream = createUpstreamService({ queries: queries.upstream, registry: upstreamRegistry, accounts, orgs, mfa, issuer: config.issuer, signup: config.signup, log });
 
   // The provider validates client metadata; the client service needs that check before it
   // writes, so it receives it as a function rather than the provider itself.
@@ -141,10 +155,10 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     log,
     intervalSeconds: config.pruneIntervalSeconds,
     payloads: queries.payloads,
-    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => idleClients.prune()],
+    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => idleClients.prune(), () => upstream.deleteExpired()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune, audit, accountAdmin, orgAdmin, idleClients };
+  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune, audit, accountAdmin, orgAdmin, idleClients, upstream, upstreamRegistry };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

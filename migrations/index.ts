@@ -5,6 +5,7 @@ import * as mfa from './20261122_0003_mfa.js';
 import * as organizations from './20261122_0004_organizations.js';
 import * as apiKeys from './20261122_0005_api_keys.js';
 import * as auditLog from './20261122_0006_audit_log.js';
+import * as upstreamIdentities from './20261122_0007_upstream_identities.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -18,6 +19,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_0004_organizations': organizations,
   '20261122_0005_api_keys': apiKeys,
   '20261122_0006_audit_log': auditLog,
+  '20261122_0007_upstream_identities': upstreamIdentities,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -13,6 +13,8 @@ import type { ApiKeyService } from '../api-keys/api-keys.service.js';
 import type { ResourceService } from '../resources/resources.service.js';
 import { addApiKeyRoutes } from './account-api-keys.routes.js';
 import { addSecurityRoutes } from './account-security.routes.js';
+import { addUpstreamAccountRoutes } from '../upstream/upstream.routes.js';
+import type { UpstreamService } from '../upstream/upstream.service.js';
 
 /**
  * /account: the person's own settings, server-rendered over the same services as the JSON API.
@@ -31,6 +33,7 @@ import { addSecurityRoutes } from './account-security.routes.js';
  *   POST /account/password                 change the password (the current one is needed)
  *   /account/security…                    second factors (account-security.routes.ts)
  *   /account/api-keys…                    API keys (account-api-keys.routes.ts)
+ *   POST /account/upstream/:provider/link | /unlink   sign-in providers (lib/upstream/upstream.routes.ts)
  *   POST /account/delete                   delete the account (confirmation required)
  */
 const NOTICES: Record<string, string> = {
@@ -47,6 +50,8 @@ const NOTICES: Record<string, string> = {
   'member-removed': 'The member was removed.',
   'password-changed': 'Your password was changed; every other session was signed out.',
   joined: 'You joined the organization.',
+  'provider-linked': 'The provider was linked; you can sign in with it now.',
+  'provider-unlinked': 'The provider was unlinked.',
 };
 
 type Deps = {
@@ -59,6 +64,7 @@ type Deps = {
   mfa: MfaService;
   apiKeys: ApiKeyService;
   resources: ResourceService;
+  upstream?: UpstreamService;
 };
 
 export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
@@ -90,8 +96,9 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
     const accountId = principal.accountId!;
     const [profile, sessions, apps] = await Promise.all([me.profile(accountId), me.sessions(accountId, principal.sessionUid), me.connectedApps(accountId)]);
     const organizations = await orgs.list(accountId);
+    const providers = deps.upstream ? await deps.upstream.linkedProviders(accountId) : [];
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
-    renderPage(ctx, renderer, 'pages/account', { profile, sessions, apps, organizations, notice, error }, status);
+    renderPage(ctx, renderer, 'pages/account', { profile, sessions, apps, organizations, providers, notice, error }, status);
   }
 
   router.get('/', async (ctx) => {
@@ -175,6 +182,7 @@ export function accountRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
 
   if (deps.mfa.mode !== 'off') addSecurityRoutes(router, { renderer, mfa: deps.mfa, signedIn });
   addApiKeyRoutes(router, { renderer, apiKeys: deps.apiKeys, orgs, resources: deps.resources, signedIn });
+  if (deps.upstream) addUpstreamAccountRoutes(router, { upstream: deps.upstream, renderer, issuer, signedIn });
 
   router.post('/delete', async (ctx) => {
     const principal = await signedIn(ctx);

@@ -63,7 +63,7 @@ export function createAccountQueries(knex: Knex) {
       await trx.raw('SELECT pg_advisory_xact_lock(?)', [0x4c616363]);
     },
 
-    async insert(row: Pick<AccountRow, 'id' | 'email' | 'email_normalized' | 'name' | 'password_hash' | 'is_admin'>, db: Knex = knex) {
+    async insert(row: Pick<AccountRow, 'id' | 'email' | 'email_normalized' | 'name' | 'password_hash' | 'is_admin'> & { email_verified?: boolean }, db: Knex = knex) {
       await db('accounts').insert(row);
     },
 

@@ -157,6 +157,33 @@ export function createAccountService(deps: {
     },
 
     /**
+     * Creates an account for a person who signed in through another identity provider: no
+     * password, the address confirmed only when that provider says it is verified. `then` runs
+     * in the same transaction (it links the identity). Undefined when the address is taken.
+     */
+    async createWithoutPassword(
+      input: { email: unknown; name: string | null; emailVerified: boolean },
+      then: (trx: Knex.Transaction, accountId: string) => Promise<void>,
+    ): Promise<Account | undefined> {
+      const email = validEmail(input.email);
+      const name = input.name?.replace(/[\u0000-\u001f]/g, '').trim().slice(0, NAME_MAX_LENGTH) || null;
+      const row = await knex.transaction(async (trx) => {
+        await queries.lockForSignUp(trx);
+        if (await queries.findByEmail(normalizeEmail(email), trx)) return undefined;
+        const id = crypto.randomUUID();
+        await queries.insert({ id, email, email_normalized: normalizeEmail(email), name, password_hash: null, email_verified: input.emailVerified, is_admin: !(await queries.anyExists(trx)) }, trx);
+        await then(trx, id);
+        return (await queries.findById(id, trx))!;
+      });
+      return row && toAccount(row);
+    },
+
+    /** Whether the account has a password (an account made through GitHub and the like may not). */
+    async hasPassword(accountId: string): Promise<boolean> {
+      return !!(await queries.findById(accountId))?.password_hash;
+    },
+
+    /**
      * Password sign-in. Unknown address, wrong password and disabled account all fail the same
      * way and take the same time (a dummy hash is verified when there is no account).
      */

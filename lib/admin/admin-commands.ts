@@ -106,6 +106,11 @@ export function createAdminCommands(c: Container, opts: { actor?: string } = {})
     'api-keys.revoke': async (args: Args) => c.apiKeys.admin.revoke(str(args, 'id')),
     'api-keys.rotate': async (args: Args) => c.apiKeys.admin.rotate(str(args, 'id'), { gracePeriod: args.gracePeriod }),
 
+    'upstream.add': async (args: Args) => c.upstreamRegistry.admin.add(args),
+    'upstream.list': async () => c.upstreamRegistry.admin.list(),
+    'upstream.check': async () => c.upstreamRegistry.admin.check(),
+    'upstream.remove': async (args: Args) => c.upstreamRegistry.admin.remove(str(args, 'id')),
+
     prune: async () => {
       const idleClients = await c.idleClients.prune();
       return { deleted: await c.prune.runOnce(), idleClients };

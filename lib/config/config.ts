@@ -94,7 +94,63 @@ const envSchema = z.object({
     .transform((v) => (v ? Number(v) : 30))
     .pipe(z.number().int().min(1)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  GITHUB_CLIENT_ID: z.string().optional(),
+  GITHUB_CLIENT_SECRET: z.string().optional(),
+  GITHUB_BASE_URL: httpUrl.optional(),
+  GOOGLE_CLIENT_ID: z.string().optional(),
+  GOOGLE_CLIENT_SECRET: z.string().optional(),
+  GOOGLE_ISSUER: httpUrl.optional(),
+  MICROSOFT_CLIENT_ID: z.string().optional(),
+  MICROSOFT_CLIENT_SECRET: z.string().optional(),
+  MICROSOFT_TENANT: z.string().regex(/^[A-Za-z0-9.-]{1,100}$/, 'must be a tenant id, a domain, or common / organizations / consumers').optional(),
+  LATCH_UPSTREAM_PRIVATE_HOSTS: z.string().optional(),
 });
+
+/**
+ * An identity provider people may sign in through. GitHub speaks OAuth 2 plus its REST API;
+ * the others are OpenID providers found by discovery from their issuer.
+ */
+export type UpstreamProviderConfig =
+  | { id: string; kind: 'github'; name: string; clientId: string; clientSecret: string; baseUrl: string }
+  | { id: string; kind: 'oidc'; name: string; clientId: string; clientSecret: string; issuer: string; scope: string };
+
+export const UPSTREAM_ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
+export const BUILT_IN_UPSTREAMS = ['github', 'google', 'microsoft'];
+const GENERIC_UPSTREAM = /^LATCH_UPSTREAM_([A-Z0-9_]+)_(ISSUER|CLIENT_ID|CLIENT_SECRET|NAME)$/;
+
+/**
+ * Upstream providers from the environment: GITHUB_…, GOOGLE_…, MICROSOFT_… (each enabled only
+ * when both its client id and secret are set) and any OpenID provider as
+ * LATCH_UPSTREAM_<ID>_ISSUER / _CLIENT_ID / _CLIENT_SECRET [/ _NAME].
+ */
+function upstreamProviders(e: z.infer<typeof envSchema>, env: NodeJS.ProcessEnv, problems: string[]): UpstreamProviderConfig[] {
+  const providers: UpstreamProviderConfig[] = [];
+  if (e.GITHUB_CLIENT_ID && e.GITHUB_CLIENT_SECRET) {
+    providers.push({ id: 'github', kind: 'github', name: 'GitHub', clientId: e.GITHUB_CLIENT_ID, clientSecret: e.GITHUB_CLIENT_SECRET, baseUrl: (e.GITHUB_BASE_URL ?? 'https://github.com').replace(/\/+$/, '') });
+  }
+  if (e.GOOGLE_CLIENT_ID && e.GOOGLE_CLIENT_SECRET) {
+    providers.push({ id: 'google', kind: 'oidc', name: 'Google', clientId: e.GOOGLE_CLIENT_ID, clientSecret: e.GOOGLE_CLIENT_SECRET, issuer: e.GOOGLE_ISSUER ?? 'https://accounts.google.com', scope: 'openid email profile' });
+  }
+  if (e.MICROSOFT_CLIENT_ID && e.MICROSOFT_CLIENT_SECRET) {
+    const issuer = `https://login.microsoftonline.com/${e.MICROSOFT_TENANT ?? 'common'}/v2.0`;
+    providers.push({ id: 'microsoft', kind: 'oidc', name: 'Microsoft', clientId: e.MICROSOFT_CLIENT_ID, clientSecret: e.MICROSOFT_CLIENT_SECRET, issuer, scope: 'openid email profile' });
+  }
+  const generic = new Map<string, Record<string, string>>();
+  for (const [key, value] of Object.entries(env)) {
+    const match = GENERIC_UPSTREAM.exec(key);
+    if (!match || !value) continue;
+    const id = match[1]!.toLowerCase().replace(/_/g, '-');
+    generic.set(id, { ...generic.get(id), [match[2]!]: value });
+  }
+  for (const [id, v] of generic) {
+    const prefix = `LATCH_UPSTREAM_${id.toUpperCase().replace(/-/g, '_')}`;
+    if (!UPSTREAM_ID.test(id) || BUILT_IN_UPSTREAMS.includes(id)) problems.push(`${prefix}_*: the provider id must be 1-32 of a-z, 0-9, - and not github, google or microsoft`);
+    else if (!v.ISSUER || !v.CLIENT_ID || !v.CLIENT_SECRET) problems.push(`${prefix}_*: ISSUER, CLIENT_ID and CLIENT_SECRET are all needed`);
+    else if (!httpUrl.safeParse(v.ISSUER).success) problems.push(`${prefix}_ISSUER: must be an http(s) URL with no query or fragment`);
+    else providers.push({ id, kind: 'oidc', name: (v.NAME ?? id).slice(0, 60), clientId: v.CLIENT_ID, clientSecret: v.CLIENT_SECRET, issuer: v.ISSUER, scope: 'openid email profile' });
+  }
+  return providers;
+}
 
 export type Config = ReturnType<typeof loadConfig>;
 
@@ -120,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   if (production && new URL(issuer).protocol !== 'https:') {
     problems.push('ISSUER: must be https when NODE_ENV=production');
   }
+  const upstream = upstreamProviders(e, env, problems);
   if (problems.length) throw new ConfigError(problems);
 
   const issuerOrigin = new URL(issuer).origin;
@@ -168,6 +225,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     // Test-only trust for outbound fetches (extra CA, hosts that may be loopback). Never read
     // from the environment: only test code sets it, so no deployment can weaken the SSRF rules.
     outboundTrust: undefined as OutboundTrust | undefined,
+    upstream: {
+      providers: upstream,
+      // hosts an upstream provider may reach on a private network (an internal Keycloak)
+      privateHosts: (e.LATCH_UPSTREAM_PRIVATE_HOSTS ?? '').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean),
+    },
     logLevel: e.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
   };
 }

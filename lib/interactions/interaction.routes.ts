@@ -34,6 +34,7 @@ import { createSignUpStep } from './signup.step.js';
  *   POST /interaction/:uid/mfa/enrol/passkey[/options]  register a passkey
  *   POST /interaction/:uid/mfa/done                 after the recovery codes: finish signing in
  *   POST /interaction/:uid/abort    give up: the app gets access_denied
+ *   /interaction/:uid/upstream/…    sign in through GitHub, Google, … (lib/upstream/upstream.routes.ts)
  */
 export type InteractionDeps = {
   provider: Provider;
@@ -45,6 +46,8 @@ export type InteractionDeps = {
   orgs: OrgService;
   config: Config;
   mfa: MfaService;
+  /** "Continue with …" buttons: the enabled upstream providers */
+  upstreamButtons?: () => Array<{ id: string; name: string }>;
 };
 
 export function interactionRoutes(deps: InteractionDeps, formMiddleware: Koa.Middleware[]) {

@@ -10,11 +10,11 @@ import { finishInteraction, type Interaction } from './interaction-context.js';
 import { field, renderPage } from './page.js';
 
 /** The sign-in step: e-mail and password, then a second factor when the account has one. */
-export function createLoginStep(deps: { provider: Provider; renderer: Renderer; accounts: AccountService; config: Config; mfa: MfaService }) {
+export function createLoginStep(deps: { provider: Provider; renderer: Renderer; accounts: AccountService; config: Config; mfa: MfaService; upstreamButtons?: () => Array<{ id: string; name: string }> }) {
   const { provider, renderer, accounts, config, mfa } = deps;
 
   function show(ctx: Koa.Context, interaction: Interaction, clientName: string, extra: { email?: string; error?: string; notice?: string } = {}, status = 200) {
-    renderPage(ctx, renderer, 'pages/login', { uid: interaction.uid, clientName, signupAllowed: config.signup === 'open', passkeys: config.mfa !== 'off', ...extra }, status);
+    renderPage(ctx, renderer, 'pages/login', { uid: interaction.uid, clientName, signupAllowed: config.signup === 'open', passkeys: config.mfa !== 'off', upstream: deps.upstreamButtons?.() ?? [], ...extra }, status);
   }
 
   return {

@@ -10,7 +10,7 @@ import { field, hasNul, renderPage } from './page.js';
  * The sign-up step. Whether or not the address already has an account, the answer is the same
  * "check your e-mail" page; the person then signs in (verified or not yet).
  */
-export function createSignUpStep(deps: { renderer: Renderer; accounts: AccountService; config: Config }) {
+export function createSignUpStep(deps: { renderer: Renderer; accounts: AccountService; config: Config; upstreamButtons?: () => Array<{ id: string; name: string }> }) {
   const { renderer, accounts, config } = deps;
 
   function allowed(ctx: Koa.Context, interaction: Interaction) {
@@ -26,7 +26,7 @@ export function createSignUpStep(deps: { renderer: Renderer; accounts: AccountSe
   return {
     show(ctx: Koa.Context, interaction: Interaction, clientName: string) {
       if (!allowed(ctx, interaction)) return;
-      renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName });
+      renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName, upstream: deps.upstreamButtons?.() ?? [] });
     },
 
     async submit(ctx: Koa.Context, interaction: Interaction, clientName: string) {
@@ -35,7 +35,7 @@ export function createSignUpStep(deps: { renderer: Renderer; accounts: AccountSe
       const email = field(body, 'email', 320);
       const name = field(body, 'name', 200);
       if (hasNul(body, 'name', 'email', 'password')) {
-        renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName, email, name, error: 'The form contained characters that are not allowed.' }, 400);
+        renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName, email, name, upstream: deps.upstreamButtons?.() ?? [], error: 'The form contained characters that are not allowed.' }, 400);
         return;
       }
       try {
@@ -43,7 +43,7 @@ export function createSignUpStep(deps: { renderer: Renderer; accounts: AccountSe
         renderPage(ctx, renderer, 'pages/signup-done', { uid: interaction.uid, email });
       } catch (err) {
         const again = (error: string, status: number, fieldName?: string) =>
-          renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName, email, name, error, field: fieldName }, status);
+          renderPage(ctx, renderer, 'pages/signup', { uid: interaction.uid, clientName, email, name, upstream: deps.upstreamButtons?.() ?? [], error, field: fieldName }, status);
         if (err instanceof Throttled) {
           ctx.set('Retry-After', String(err.retryAfterSeconds));
           again(`Too many sign-ups from your network. Try again in ${err.retryAfterSeconds} seconds.`, 429);

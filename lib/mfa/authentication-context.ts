@@ -8,6 +8,8 @@ import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
  *   password + recovery code            amr [pwd, otp, mfa]    (a one-time code, too)
  *   password + passkey/security key     amr [pwd, hwk|swk, mfa]
  *   passkey alone, user verified        amr [hwk|swk, mfa]     (possession + PIN/biometric)
+ *   another identity provider           amr [fed]              acr urn:latch:acr:pwd
+ *   … + a second factor                 amr [fed, otp, mfa]    acr urn:latch:acr:mfa
  *
  * `hwk` is a device-bound key, `swk` a synced passkey (backup eligible).
  */
@@ -20,6 +22,11 @@ export type LoginContext = { amr: string[]; acr: string };
 
 export function passwordOnly(): LoginContext {
   return { amr: ['pwd'], acr: ACR.password };
+}
+
+/** Signed in through an upstream provider: one factor, whatever that provider asked for. */
+export function upstreamOnly(): LoginContext {
+  return { amr: ['fed'], acr: ACR.password };
 }
 
 export function withSecondFactor(firstFactors: string[], method: SecondFactorMethod): LoginContext {

@@ -153,10 +153,10 @@ export function createMfaService(deps: {
     hasSecondFactor,
 
     /**
-     * After a correct password: finish now, ask for the second factor the account has, or —
+     * After a correct password (or an upstream sign-in, whose `firstFactors` are ['fed']): finish now, ask for the second factor the account has, or —
      * when LATCH_MFA=required or the app asked for acr urn:latch:acr:mfa — enrol one first.
      */
-    async afterPassword(interactionUid: string, accountId: string, acrValues: unknown): Promise<NextStep> {
+    async afterPassword(interactionUid: string, accountId: string, acrValues: unknown, firstFactors: string[] = ['pwd']): Promise<NextStep> {
       if (mode === 'off') return 'done';
       let next: NextStep = 'done';
       if (await hasSecondFactor(accountId)) next = 'second-factor';
@@ -165,7 +165,7 @@ export function createMfaService(deps: {
         await queries.upsertPendingSignIn({
           interaction_uid: interactionUid,
           account_id: accountId,
-          amr: ['pwd'],
+          amr: firstFactors,
           expires_at: new Date(Date.now() + PENDING_SIGN_IN_TTL_SECONDS * 1000),
         });
       }

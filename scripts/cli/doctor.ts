@@ -42,6 +42,19 @@ export async function runDoctor(getConfig: () => Config, opts: { json: boolean }
         checks.push({ check: 'keys', ok: false, detail: (err as Error).message });
       }
     }
+    if (checks.every((c) => c.ok)) {
+      try {
+        const { result } = await runAdminCommand(config, 'upstream.check');
+        const providers = result as Array<{ id: string; ok: boolean; detail: string }>;
+        checks.push({
+          check: 'upstream',
+          ok: providers.every((p) => p.ok),
+          detail: providers.length ? providers.map((p) => (p.ok ? `${p.id} ok` : `${p.id}: ${p.detail}`)).join('; ') : 'no sign-in providers (GITHUB_…, GOOGLE_…, MICROSOFT_…, latch upstream add)',
+        });
+      } catch (err) {
+        checks.push({ check: 'upstream', ok: false, detail: (err as Error).message });
+      }
+    }
     if (!config.mail.smtpUrl) {
       checks.push({ check: 'mail', ok: true, detail: 'SMTP_URL is not set: mail is written to the log instead of sent' });
     } else {

@@ -275,6 +275,28 @@ auditFilters(audit.command('export').description('every matching event, oldest f
   }
 });
 
+// upstream identity providers
+const upstreamColumns: Columns = [['id', 'ID'], ['name', 'NAME'], ['type', 'TYPE'], ['issuer', 'ISSUER'], ['clientId', 'CLIENT ID'], ['source', 'SOURCE']];
+const upstream = program.command('upstream').description('identity providers people can sign in through (GitHub, Google, Microsoft: by environment)');
+upstream
+  .command('add')
+  .argument('<id>', 'short name, also the callback path: ISSUER/upstream/<id>/callback')
+  .description('add an OpenID Connect provider (Okta, Auth0, Keycloak, another Latch); its discovery is read from the issuer')
+  .requiredOption('--issuer <url>', 'the issuer URL (https)')
+  .requiredOption('--client-id <id>', 'the client id Latch has at that provider')
+  .addOption(new Option('--client-secret <secret>', 'its secret (or LATCH_UPSTREAM_CLIENT_SECRET in the environment)').env('LATCH_UPSTREAM_CLIENT_SECRET'))
+  .option('--name <name>', 'shown on the button: "Continue with <name>"')
+  .option('--scope <scope>', 'scopes to ask for (default "openid email profile")')
+  .addOption(json())
+  .action((id, o) => run('upstream.add', { id, issuer: o.issuer, clientId: o.clientId, clientSecret: o.clientSecret, name: o.name, scope: o.scope }, o, upstreamColumns));
+upstream.command('list').description('list the providers (never their secrets)').addOption(json()).action((o) => run('upstream.list', {}, o, upstreamColumns));
+upstream
+  .command('remove')
+  .argument('<id>')
+  .description('remove an added provider and unlink every account from it')
+  .addOption(json())
+  .action((id, o) => run('upstream.remove', { id }, o, undefined, () => `removed ${id}`));
+
 program
   .command('prune')
   .description('delete expired grants, tokens, codes and sessions, and dynamic clients unused for LATCH_DCR_IDLE_DAYS, now')

@@ -15,6 +15,23 @@ describe('configuration', () => {
     expect(config.autoMigrate).to.equal(true);
   });
 
+  it('enables an upstream provider only when both its client id and secret are set', () => {
+    expect(loadConfig({}).upstream.providers).to.deep.equal([]);
+    expect(loadConfig({ GITHUB_CLIENT_ID: 'id-only', GOOGLE_CLIENT_SECRET: 'secret-only' }).upstream.providers).to.deep.equal([]);
+    const config = loadConfig({
+      GITHUB_CLIENT_ID: 'gh', GITHUB_CLIENT_SECRET: 'ghs', GITHUB_BASE_URL: 'https://github.corp.example/',
+      MICROSOFT_CLIENT_ID: 'ms', MICROSOFT_CLIENT_SECRET: 'mss', MICROSOFT_TENANT: 'contoso.onmicrosoft.com',
+      LATCH_UPSTREAM_KEY_CLOAK_ISSUER: 'https://sso.example.com/realms/main', LATCH_UPSTREAM_KEY_CLOAK_CLIENT_ID: 'kc', LATCH_UPSTREAM_KEY_CLOAK_CLIENT_SECRET: 'kcs',
+      LATCH_UPSTREAM_PRIVATE_HOSTS: 'SSO.internal, 10.0.0.5',
+    });
+    expect(config.upstream.providers.map((p) => [p.id, p.name, 'issuer' in p ? p.issuer : p.baseUrl])).to.deep.equal([
+      ['github', 'GitHub', 'https://github.corp.example'],
+      ['microsoft', 'Microsoft', 'https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0'],
+      ['key-cloak', 'key-cloak', 'https://sso.example.com/realms/main'],
+    ]);
+    expect(config.upstream.privateHosts).to.deep.equal(['sso.internal', '10.0.0.5']);
+  });
+
   it('parses lifetimes in seconds or with a unit', () => {
     const config = loadConfig({ LATCH_ACCESS_TOKEN_TTL: '15m', LATCH_REFRESH_TOKEN_TTL: '30d', LATCH_ID_TOKEN_TTL: '600' });
     expect(config.ttl.accessToken).to.equal(900);
@@ -33,6 +50,11 @@ describe('configuration', () => {
     ['LATCH_SECRET', { LATCH_SECRET: 'short' }],
     ['LATCH_SECRET', { NODE_ENV: 'production', ISSUER: 'https://id.example.com' }],
     ['ISSUER', { NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCH_SECRET: 'x'.repeat(40) }],
+    ['GITHUB_BASE_URL', { GITHUB_BASE_URL: 'github.example.com' }],
+    ['MICROSOFT_TENANT', { MICROSOFT_TENANT: '../evil' }],
+    ['LATCH_UPSTREAM_OKTA_', { LATCH_UPSTREAM_OKTA_ISSUER: 'https://okta.example.com' }],
+    ['LATCH_UPSTREAM_OKTA_ISSUER', { LATCH_UPSTREAM_OKTA_ISSUER: 'ftp://okta.example.com', LATCH_UPSTREAM_OKTA_CLIENT_ID: 'a', LATCH_UPSTREAM_OKTA_CLIENT_SECRET: 'b' }],
+    ['LATCH_UPSTREAM_GITHUB_', { LATCH_UPSTREAM_GITHUB_ISSUER: 'https://x.example', LATCH_UPSTREAM_GITHUB_CLIENT_ID: 'a', LATCH_UPSTREAM_GITHUB_CLIENT_SECRET: 'b' }],
   ];
   for (const [variable, env] of bad) {
     it(`names ${variable} when it is wrong (${JSON.stringify(env)})`, () => {
