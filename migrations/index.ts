@@ -4,6 +4,7 @@ import * as accounts from './20261122_0002_accounts.js';
 import * as mfa from './20261122_0003_mfa.js';
 import * as organizations from './20261122_0004_organizations.js';
 import * as apiKeys from './20261122_0005_api_keys.js';
+import * as keyRotation from './20261122_0008_key_rotation.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -16,6 +17,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_0003_mfa': mfa,
   '20261122_0004_organizations': organizations,
   '20261122_0005_api_keys': apiKeys,
+  '20261122_0008_key_rotation': keyRotation,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -62,6 +62,12 @@ export function createAdminCommands(c: Container) {
     },
 
     'keys.list': async () => c.keys.listKeys(),
+    'keys.rotate': async (args: Args) => {
+      const use = args.use === undefined ? 'sig' : args.use;
+      if (use !== 'sig' && use !== 'cookie') throw invalidInput('use must be sig or cookie');
+      return c.keys.rotate(use);
+    },
+    'keys.retire': async (args: Args) => c.keys.retire(str(args, 'kid')),
 
     'api-keys.create': async (args: Args) => c.apiKeys.admin.create(args),
     'api-keys.list': async (args: Args) => c.apiKeys.admin.list(args),

@@ -84,6 +84,8 @@ const envSchema = z.object({
   LATCH_ID_TOKEN_TTL: duration(60 * 60),
   LATCH_DEVICE_CODE_TTL: duration(10 * 60),
   LATCH_PRUNE_INTERVAL: duration(5 * 60),
+  // how often each instance reloads signing and cookie keys; a rotation starts signing after two
+  LATCH_KEY_REFRESH_INTERVAL: duration(30),
   LATCH_DCR_IDLE_DAYS: z
     .string()
     .optional()
@@ -109,6 +111,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
   }
   if (production && new URL(issuer).protocol !== 'https:') {
     problems.push('ISSUER: must be https when NODE_ENV=production');
+  }
+  if (e.LATCH_KEY_REFRESH_INTERVAL < 1 || e.LATCH_KEY_REFRESH_INTERVAL > 60) {
+    problems.push('LATCH_KEY_REFRESH_INTERVAL: must be between 1s and 60s (every instance must see a key rotation within a minute)');
   }
   if (problems.length) throw new ConfigError(problems);
 
@@ -149,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       deviceCode: e.LATCH_DEVICE_CODE_TTL,
     },
     pruneIntervalSeconds: e.LATCH_PRUNE_INTERVAL,
+    keyRefreshIntervalSeconds: e.LATCH_KEY_REFRESH_INTERVAL,
     dcrIdleDays: e.LATCH_DCR_IDLE_DAYS,
     logLevel: e.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
   };
