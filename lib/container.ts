@@ -80,6 +80,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   });
   const created = await keys.ensureKeys();
   if (created.length) log.info({ kids: created }, 'created signing and cookie keys');
+  // a rotation that came due while no instance was running takes effect before the first request
+  await keys.advance();
   let keyMaterial = await keys.loadKeyMaterial();
 
   await ensureAccountClient(queries.clients, config.issuer);

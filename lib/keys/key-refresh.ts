@@ -22,8 +22,8 @@ export function createKeyRefreshJob(deps: {
   /** One refresh; true when new key material was applied. */
   async function runOnce(): Promise<boolean> {
     await deps.keys.advance();
-    const material = await deps.keys.loadKeyMaterial();
-    if (material.fingerprint === fingerprint) return false;
+    const material = await deps.keys.loadKeyMaterialIfChanged(fingerprint);
+    if (!material) return false;
     deps.apply(material);
     fingerprint = material.fingerprint;
     deps.log.info({ keys: material.fingerprint }, 'loaded new signing and cookie keys');

@@ -89,6 +89,19 @@ export function createKeyService(deps: {
   /** keys that replace each other: a cookie key replaces a cookie key, an ES256 key an ES256 key */
   const sameSlot = (a: KeyRow, b: KeyRow) => a.use === b.use && (a.use === 'cookie' || a.alg === b.alg);
 
+  async function loadIfChanged(unlessFingerprint?: string): Promise<KeyMaterial | undefined> {
+    const live = await queries.listLive();
+    // listLive puts current keys first: oidc-provider signs with the first key of an
+    // algorithm, and cookies are signed with the first cookie key
+    const signing = live.filter((k) => k.use === 'signing');
+    const cookies = live.filter((k) => k.use === 'cookie');
+    const fingerprint = [...signing, ...cookies].map((k) => `${k.kid}:${k.status}`).join(',');
+    if (fingerprint === unlessFingerprint) return undefined;
+    const keys = signing.map((k) => JSON.parse(sealer.open(k.sealed_private, `key:${k.kid}`)) as jose.JWK);
+    const cookieKeys = cookies.map((k) => sealer.open(k.sealed_private, `key:${k.kid}`));
+    return { jwks: { keys }, cookieKeys, fingerprint };
+  }
+
   return {
     activationDelaySeconds: ACTIVATION_INTERVALS * deps.refreshIntervalSeconds,
 
@@ -204,17 +217,13 @@ export function createKeyService(deps: {
       return events.length > 0;
     },
 
+    /** The published keys, decrypted. */
     async loadKeyMaterial(): Promise<KeyMaterial> {
-      const live = await queries.listLive();
-      // listLive puts current keys first: oidc-provider signs with the first key of an
-      // algorithm, and cookies are signed with the first cookie key
-      const signing = live.filter((k) => k.use === 'signing');
-      const cookies = live.filter((k) => k.use === 'cookie');
-      const keys = signing.map((k) => JSON.parse(sealer.open(k.sealed_private, `key:${k.kid}`)) as jose.JWK);
-      const cookieKeys = cookies.map((k) => sealer.open(k.sealed_private, `key:${k.kid}`));
-      const fingerprint = [...signing, ...cookies].map((k) => `${k.kid}:${k.status}`).join(',');
-      return { jwks: { keys }, cookieKeys, fingerprint };
+      return (await loadIfChanged())!;
     },
+
+    /** The published keys, or undefined when their fingerprint is still `fingerprint` (nothing is decrypted then). */
+    loadKeyMaterialIfChanged: (fingerprint: string) => loadIfChanged(fingerprint),
 
     async listKeys() {
       const rows = await queries.listAll();

@@ -4,7 +4,7 @@ import * as jose from 'jose';
 import request from 'supertest';
 import { usingPostgres } from '../support/database.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
-import { createPerson, signIn, testApp } from '../support/people.js';
+import { authorize, createPerson, signIn, testApp, type Person } from '../support/people.js';
 
 /**
  * The key rotation drill (SECURITY.md G.43): a new signing key is published before it signs,
@@ -53,6 +53,7 @@ describe('signing and cookie key rotation', function () {
   let agent: Awaited<ReturnType<typeof signIn>>['agent'];
   let earlier: Tokens;
   let api: string;
+  let alice: Person;
   let oldKid: string;
   let newKid: string;
 
@@ -71,7 +72,7 @@ describe('signing and cookie key rotation', function () {
     if (usingPostgres()) second = await startLatch({ LATCH_KEY_REFRESH_INTERVAL: String(REFRESH_SECONDS), ISSUER: latch.issuer }, latch.db);
     api = latch.container.resources.latchApi.identifier;
     app = await testApp(latch);
-    const alice = await createPerson(latch, 'alice@example.com');
+    alice = await createPerson(latch, 'alice@example.com');
     ({ agent, tokens: earlier } = await signIn(latch, alice, app));
   });
   after(async () => {
@@ -182,5 +183,10 @@ describe('signing and cookie key rotation', function () {
     await latch.container.keyRefresh.runOnce();
     expect(latch.container.providerHost.cookieKeys).to.deep.equal([newCookieKey]);
     expect((await agent.get('/api/v1/whoami').expect(200)).body.authMethod).to.equal('session');
+    const again = await authorize(latch, agent, alice, { ...app, scope: 'openid email api:read', resource: api, prompt: 'none' });
+    expect(again.code).to.be.a('string');
+    // and a new browser signs in through the hosted pages with cookies signed by the new key only
+    const fresh = await authorize(latch, request.agent(latch.url), alice, { ...app, scope: 'openid email', prompt: 'consent' });
+    expect(fresh.code).to.be.a('string');
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
+import { createAdminCommands } from '../../lib/admin/admin-commands.js';
 import { latchCli } from '../support/cli.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
 
@@ -71,6 +72,20 @@ describe('latch keys', function () {
     expect(res.code, res.stderr).to.equal(0);
     expect(res.stdout).to.match(/new cookie key cookie-[\w-]+ \(HS256\): published now, signing from \d{4}-/);
     expect((await latch.container.keys.listKeys()).filter((k) => k.use === 'cookie' && k.status === 'next')).to.have.length(1);
+  });
+
+  it('refuses malformed input to the commands (as sent over the admin socket) with invalid_input', async () => {
+    const commands = createAdminCommands(latch.container);
+    for (const [command, args] of [
+      ['keys.rotate', { use: 'enc' }],
+      ['keys.rotate', { use: ['sig'] }],
+      ['keys.retire', {}],
+      ['keys.retire', { kid: 42 }],
+      ['keys.retire', { kid: 'k'.repeat(100_000) }],
+    ] as const) {
+      const err = await (commands[command] as (a: object) => Promise<unknown>)(args).catch((e) => e);
+      expect(err, `${command} ${JSON.stringify(args).slice(0, 60)}`).to.include({ code: 'invalid_input', status: 400 });
+    }
   });
 
   it('a usage error exits 2', async () => {
