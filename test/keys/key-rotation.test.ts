@@ -137,6 +137,22 @@ describe('signing and cookie key rotation', function () {
     }
   });
 
+  it("the rebuilt provider keeps Latch's own grants: an API key exchanged for a JWT (RFC 8693) is signed with the new key", async () => {
+    const exchangeGrant = 'urn:ietf:params:oauth:grant-type:token-exchange';
+    const rs = await latch.container.clients.create({ name: 'Resource server', grantTypes: ['client_credentials', exchangeGrant] });
+    const resource = 'https://api.example.com';
+    await latch.container.resources.add({ identifier: resource, scopes: ['read'] });
+    const { key } = await latch.container.apiKeys.admin.create({ owner: alice.id, name: 'rotation', scopes: ['read'] });
+    const res = await request(latch.url)
+      .post('/token')
+      .auth(rs.clientId, rs.clientSecret!)
+      .type('form')
+      .send({ grant_type: exchangeGrant, subject_token: key, subject_token_type: 'urn:latch:params:oauth:token-type:api-key', resource, scope: 'read' });
+    expect(res.status, res.text).to.equal(200);
+    expect(kidOf(res.body.access_token)).to.equal(newKid);
+    await verifyAgainstJwks(latch, res.body.access_token, resource);
+  });
+
   it('refuses to retire the current key, and an unknown one', async () => {
     const refused = await latch.container.keys.retire(newKid).catch((err) => err);
     expect(refused).to.include({ code: 'conflict' });
