@@ -12,7 +12,7 @@ import { authorize, createPerson, signIn, testApp, type Person } from '../suppor
  * tokens carry the new kid, another instance on the same PostgreSQL follows without a restart,
  * and a cookie-key rotation keeps a signed-in browser signed in.
  */
-const REFRESH_SECONDS = 3;
+const REFRESH_SECONDS = 4;
 
 type Tokens = { access_token: string; refresh_token?: string; id_token?: string };
 type ListedKey = { kid: string; use: string; alg: string; status: string; expiresAt: Date | null; activatesAt: Date | null };
