@@ -4,6 +4,7 @@ import * as jose from 'jose';
 import request from 'supertest';
 import { usingPostgres } from '../support/database.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
+import { authParams, drive, pkcePair } from '../support/flow.js';
 import { authorize, createPerson, signIn, testApp, type Person } from '../support/people.js';
 
 /**
@@ -88,16 +89,27 @@ describe('signing and cookie key rotation', function () {
   });
 
   it('publishes the rotated-in key at once but keeps signing with the old one until it activates', async () => {
+    // a browser that starts signing in on the Provider about to be replaced finishes on the new one
+    const browser = request.agent(latch.url);
+    const { challenge } = pkcePair();
+    const started = await browser.get('/auth').query(authParams({ ...app, scope: 'openid email', params: { prompt: 'login' } }, challenge, 'mid-swap'));
+    expect(started.status).to.equal(303);
+    const replaced = latch.container.provider;
+
     const rotated = await latch.container.keys.rotate('sig');
     expect(rotated.map((k) => k.alg).sort()).to.deep.equal(['ES256', 'RS256']);
     newKid = rotated.find((k) => k.alg === 'ES256')!.kid;
     await latch.container.keyRefresh.runOnce();
+    expect(latch.container.provider).to.not.equal(replaced);
 
     expect((await jwksOf(latch)).keys.map((k) => k.kid)).to.include.members([oldKid, newKid]);
     const minted = await refresh(latch, earlier.refresh_token!);
     expect((await keysOf()).find((k) => k.kid === newKid)!.status, 'the rotation activated before this check ran').to.equal('next');
     expect(kidOf(minted.access_token)).to.equal(oldKid);
     earlier = { ...earlier, refresh_token: minted.refresh_token };
+
+    const finished = await drive(latch, browser, started, { email: alice.email, password: alice.password });
+    expect(finished.location?.searchParams.get('code'), finished.last.text?.slice(0, 300)).to.be.a('string');
   });
 
   it('the other instance publishes the new key without a restart', async function () {
