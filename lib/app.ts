@@ -1,5 +1,4 @@
 import Koa from 'koa';
-import mount from 'koa-mount';
 import type { Container } from './container.js';
 import { requestContext } from './audit/request-context.js';
 import { assetRoutes } from './http/assets.routes.js';
@@ -25,8 +24,9 @@ import { upstreamApiRoutes, upstreamRoutes } from './upstream/upstream.routes.js
 export function createApp(c: Container): Koa {
   const app = new Koa();
   app.proxy = c.config.trustProxy;
-  // the provider runs inside this app's context (koa-mount), so cookies are signed with these
-  app.keys = c.provider.keys as string[];
+  // the provider runs inside this app's context (koa-mount), so cookies are signed with these;
+  // the array is updated in place when the cookie keys rotate
+  app.keys = c.providerHost.cookieKeys;
   app.silent = true;
 
   // hosted forms: parse the body, then check Origin / Fetch Metadata and the CSRF token
@@ -73,6 +73,6 @@ export function createApp(c: Container): Koa {
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
   for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
   app.use(unknownRoute());
-  app.use(mount(c.provider));
+  app.use(c.providerHost.middleware());
   return app;
 }

@@ -15,7 +15,7 @@ import { createOrgAdminService } from './orgs/orgs-admin.service.js';
 import { createAccessTokenVerifier } from './api/access-token-verifier.js';
 import { createApiAuthenticator } from './api/api-auth.js';
 import { createApiKeyResolver } from './api-keys/api-key-auth.js';
-import { createExchangedTokenClaims, registerApiKeyExchange } from './api-keys/api-key-exchange.js';
+import { createExchangedTokenClaims, EXCHANGED_TOKEN_TTL_SECONDS, registerApiKeyExchange } from './api-keys/api-key-exchange.js';
 import { answerApiKeyIntrospection } from './api-keys/api-key-introspection.js';
 import { createApiKeyQueries } from './api-keys/api-keys.queries.js';
 import { createApiKeyService } from './api-keys/api-keys.service.js';
@@ -34,11 +34,13 @@ import { createMfaQueries } from './mfa/mfa.queries.js';
 import { createMfaService } from './mfa/mfa.service.js';
 import { createClientService } from './clients/clients.service.js';
 import { createKeyQueries } from './keys/keys.queries.js';
-import { createKeyService } from './keys/keys.service.js';
+import { createKeyRefreshJob } from './keys/key-refresh.js';
+import { createKeyService, type KeyMaterial } from './keys/keys.service.js';
 import { invalidInput } from './http/errors.js';
 import type { Logger } from './log.js';
 import { createOidcPayloadQueries } from './oidc/oidc-payloads.queries.js';
-import { createProvider } from './oidc/provider.js';
+import { createProvider, INTERACTION_TTL_SECONDS } from './oidc/provider.js';
+import { createProviderHost } from './oidc/provider-host.js';
 import { createPruneJob } from './jobs/prune.js';
 import { createResourceQueries } from './resources/resources.queries.js';
 import { createResourceService } from './resources/resources.service.js';
@@ -72,10 +74,33 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   // first, so every service can record what it does; the key service records keys.rotated/retired here too
   const audit = createAuditService({ queries: queries.audit, log });
 
-  const keys = createKeyService({ knex, queries: queries.keys, sealer });
+  const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
+  const keys = createKeyService({
+    knex,
+    queries: queries.keys,
+    sealer,
+    refreshIntervalSeconds: config.keyRefreshIntervalSeconds,
+    // a replaced signing key stays published until the last token it signed has expired
+    longestLifetime: async (use) =>
+      use === 'cookie'
+        ? Math.max(config.ttl.session, INTERACTION_TTL_SECONDS)
+        : Math.max(
+            config.ttl.accessToken,
+            config.ttl.clientCredentials,
+            config.ttl.idToken,
+            EXCHANGED_TOKEN_TTL_SECONDS,
+            ...(await resources.list()).map((r) => r.accessTokenTtl ?? 0),
+          ),
+    onEvent: (type, details) => {
+      log.info({ event: type, ...details }, type);
+      void audit.record({ type, actor: 'system', subject: details.kid, details: { ...details } });
+    },
+  });
   const created = await keys.ensureKeys();
   if (created.length) log.info({ kids: created }, 'created signing and cookie keys');
-  const keyMaterial = await keys.loadKeyMaterial();
+  // a rotation that came due while no instance was running takes effect before the first request
+  await keys.advance();
+  let keyMaterial = await keys.loadKeyMaterial();
 
   await ensureAccountClient(queries.clients, config.issuer);
   await ensureCliClient(queries.clients);
@@ -88,7 +113,6 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const consents = createConsentService({ knex, queries: queries.consents, payloads: queries.payloads });
   const orgs = createOrgService({ knex, queries: queries.orgs, accounts, mail, issuer: config.issuer });
   const me = createMeService({ knex, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
-  const resources = createResourceService({ queries: queries.resources, issuer: config.issuer });
   const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log, audit });
   const exchangedTokenClaims = createExchangedTokenClaims();
   const accountAdmin = createAccountAdminService({ knex, queries: queries.accounts, payloads: queries.payloads, orgQueries: queries.orgs, me, mfa });
@@ -106,12 +130,11 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
 
   // The provider validates client metadata; the client service needs that check before it
   // writes, so it receives it as a function rather than the provider itself.
-  let provider: Provider | undefined;
   const clients = createClientService({
     queries: queries.clients,
     validate: async (metadata) => {
       try {
-        await provider!.Client.validate(metadata as never);
+        await providerHost.current.Client.validate(metadata as never);
       } catch (err) {
         const e = err as { error?: string; error_description?: string };
         if (e.error) throw invalidInput(e.error_description ?? e.error);
@@ -120,36 +143,51 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     },
   });
 
-  provider = createProvider({
-    config,
-    keys: keyMaterial,
-    adapter: createAdapterFactory({ payloads: queries.payloads, clients: queries.clients }),
-    resources,
-    renderer,
-    findAccount: createFindAccount(accounts),
-    loadExistingGrant: createLoadExistingGrant(consents, new Set([ACCOUNT_CLIENT_ID])),
-    orgForToken: (accountId, clientId) => orgs.orgForToken(accountId, clientId),
-    throttle,
-    exchangedTokenClaims: exchangedTokenClaims.lookup,
+  // Built again, with the same configuration, whenever the signing keys change (provider-host.ts).
+  const buildProvider = (material: KeyMaterial) => {
+    const provider = createProvider({
+      config,
+      keys: material,
+      adapter: createAdapterFactory({ payloads: queries.payloads, clients: queries.clients }),
+      resources,
+      renderer,
+      findAccount: createFindAccount(accounts),
+      loadExistingGrant: createLoadExistingGrant(consents, new Set([ACCOUNT_CLIENT_ID])),
+      orgForToken: (accountId, clientId) => orgs.orgForToken(accountId, clientId),
+      throttle,
+      exchangedTokenClaims: exchangedTokenClaims.lookup,
+    });
+    registerApiKeyExchange(provider, { apiKeys, resources, claims: exchangedTokenClaims, audit });
+    limitRegistration(provider, throttle);
+    watchClientActivity(provider, { audit, clients: queries.clients, onError: (err) => log.warn({ err }, 'could not note a client use') });
+    answerApiKeyIntrospection(provider, apiKeys);
+    metrics.watchProvider(provider);
+    provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
+    return provider;
+  };
+  const providerHost = createProviderHost(buildProvider, keyMaterial);
+  const keyRefresh = createKeyRefreshJob({
+    keys,
+    log,
+    intervalSeconds: config.keyRefreshIntervalSeconds,
+    initial: keyMaterial,
+    apply: (material) => {
+      providerHost.swap(material);
+      keyMaterial = material;
+    },
   });
-  registerApiKeyExchange(provider, { apiKeys, resources, claims: exchangedTokenClaims, audit });
-  limitRegistration(provider, throttle);
-  watchClientActivity(provider, { audit, clients: queries.clients, onError: (err) => log.warn({ err }, 'could not note a client use') });
-  answerApiKeyIntrospection(provider, apiKeys);
 
-  const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, audience: resources.latchApi.identifier, privateJwks: keyMaterial.jwks.keys });
+  const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, audience: resources.latchApi.identifier, privateJwks: () => keyMaterial.jwks.keys });
+  // interaction and session look-ups are the same on any Provider built here: they read the
+  // database and the shared cookie keys, never the signing keys
   const authenticateApi = createApiAuthenticator({
-    provider,
+    provider: providerHost.current,
     accounts,
     verifyAccessToken,
     activeOrgOf: (accountId) => queries.orgs.activeOrgOf(accountId),
     allowedOrigins: config.allowedOrigins,
     extraResolvers: [createApiKeyResolver({ apiKeys, latchApiIdentifier: resources.latchApi.identifier })],
   });
-
-  metrics.watchProvider(provider);
-
-  provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
 
   const prune = createPruneJob({
     log,
@@ -158,7 +196,14 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => idleClients.prune(), () => upstream.deleteExpired()],
   });
 
-  return { config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle, provider, authenticateApi, metrics, renderer, prune, audit, accountAdmin, orgAdmin, idleClients, upstream, upstreamRegistry };
+  return {
+    config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle,
+    /** the Provider now serving requests; a new one after each key change */
+    get provider(): Provider {
+      return providerHost.current;
+    },
+    providerHost, keyRefresh, authenticateApi, metrics, renderer, prune, audit, accountAdmin, orgAdmin, idleClients, upstream, upstreamRegistry,
+  };
 }
 
 export type Container = Awaited<ReturnType<typeof buildContainer>>;

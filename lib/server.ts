@@ -40,6 +40,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     });
     const adminSocket = db.kind === 'embedded' ? await startAdminSocket({ container, dataDir: config.dataDir }) : undefined;
     container.prune.start();
+    container.keyRefresh.start();
     const { port } = server.address() as AddressInfo;
 
     let closing: Promise<void> | undefined;
@@ -50,6 +51,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       close() {
         closing ??= (async () => {
           container.prune.stop();
+          container.keyRefresh.stop();
           await adminSocket?.close();
           // stop accepting, let in-flight requests finish, then drop idle keep-alive sockets
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -58,6 +60,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
           await closed;
           clearTimeout(timer);
           await container.prune.stop();
+          await container.keyRefresh.stop();
           await db.close();
         })();
         return closing;

@@ -6,6 +6,7 @@ import * as organizations from './20261122_0004_organizations.js';
 import * as apiKeys from './20261122_0005_api_keys.js';
 import * as auditLog from './20261122_0006_audit_log.js';
 import * as upstreamIdentities from './20261122_0007_upstream_identities.js';
+import * as keyRotation from './20261122_0008_key_rotation.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -20,6 +21,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_0005_api_keys': apiKeys,
   '20261122_0006_audit_log': auditLog,
   '20261122_0007_upstream_identities': upstreamIdentities,
+  '20261122_0008_key_rotation': keyRotation,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

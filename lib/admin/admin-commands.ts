@@ -86,6 +86,12 @@ export function createAdminCommands(c: Container, opts: { actor?: string } = {})
     },
 
     'keys.list': async () => c.keys.listKeys(),
+    'keys.rotate': async (args: Args) => {
+      const use = args.use === undefined ? 'sig' : args.use;
+      if (use !== 'sig' && use !== 'cookie') throw invalidInput('use must be sig or cookie');
+      return c.keys.rotate(use);
+    },
+    'keys.retire': async (args: Args) => c.keys.retire(str(args, 'kid')),
 
     'users.list': async (args: Args) => c.accountAdmin.list({ search: args.search, limit: args.limit }),
     'users.show': async (args: Args) => c.accountAdmin.show(args.user),

@@ -88,6 +88,8 @@ const envSchema = z.object({
   LATCH_CIMD: flag(true),
   LATCH_CIMD_ALLOWED_HOSTS: z.string().optional(),
   LATCH_CIMD_DENIED_HOSTS: z.string().optional(),
+  // how often each instance reloads signing and cookie keys; a rotation starts signing after two
+  LATCH_KEY_REFRESH_INTERVAL: duration(30),
   LATCH_DCR_IDLE_DAYS: z
     .string()
     .optional()
@@ -177,6 +179,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     problems.push('ISSUER: must be https when NODE_ENV=production');
   }
   const upstream = upstreamProviders(e, env, problems);
+  if (e.LATCH_KEY_REFRESH_INTERVAL < 1 || e.LATCH_KEY_REFRESH_INTERVAL > 60) {
+    problems.push('LATCH_KEY_REFRESH_INTERVAL: must be between 1s and 60s (every instance must see a key rotation within a minute)');
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const issuerOrigin = new URL(issuer).origin;
@@ -216,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       deviceCode: e.LATCH_DEVICE_CODE_TTL,
     },
     pruneIntervalSeconds: e.LATCH_PRUNE_INTERVAL,
+    keyRefreshIntervalSeconds: e.LATCH_KEY_REFRESH_INTERVAL,
     dcrIdleDays: e.LATCH_DCR_IDLE_DAYS,
     clientMetadataDocuments: {
       enabled: e.LATCH_CIMD,

@@ -32,6 +32,9 @@ export type ProviderDeps = {
   exchangedTokenClaims?: (token: object) => Record<string, unknown> | undefined;
 };
 
+/** how long a sign-in/consent interaction (and its cookie) lives */
+export const INTERACTION_TTL_SECONDS = 60 * 60;
+
 export const SUPPORTED_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
 
 export const PROTOCOL_ROUTES = {
@@ -120,7 +123,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       AuthorizationCode: 60,
       DeviceCode: ttl.deviceCode,
       IdToken: ttl.idToken,
-      Interaction: 60 * 60,
+      Interaction: INTERACTION_TTL_SECONDS,
       // absolute: counted from sign-in, so a session touched on every request still ends
       Session(_ctx, session) {
         const loginTs = (session as { loginTs?: number }).loginTs;

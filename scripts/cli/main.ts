@@ -145,7 +145,29 @@ regTokens.command('revoke').argument('<token>').addOption(json()).action((token,
 
 // keys
 const keys = program.command('keys').description('signing and cookie keys');
-keys.command('list').addOption(json()).action((o) => run('keys.list', {}, o, [['kid', 'KID'], ['use', 'USE'], ['alg', 'ALG'], ['status', 'STATUS'], ['createdAt', 'CREATED']]));
+keys
+  .command('list')
+  .description('list keys and their state: next (published, signing soon), current, retiring (published until its tokens expire), retired')
+  .addOption(json())
+  .action((o) => run('keys.list', {}, o, [['kid', 'KID'], ['use', 'USE'], ['alg', 'ALG'], ['status', 'STATUS'], ['createdAt', 'CREATED'], ['activatesAt', 'SIGNS FROM'], ['expiresAt', 'PUBLISHED UNTIL']]));
+keys
+  .command('rotate')
+  .description('make new keys: published now, signing once every instance has them (two LATCH_KEY_REFRESH_INTERVALs); the old keys stay published until their tokens expire')
+  .addOption(new Option('--use <use>', 'sig: token signing keys (ES256 and RS256); cookie: cookie signing key').choices(['sig', 'cookie']).default('sig'))
+  .addOption(json())
+  .action((o) =>
+    run('keys.rotate', { use: o.use }, o, undefined, (r) =>
+      (r as Array<{ kid: string; use: string; alg: string; activatesAt: string }>)
+        .map((k) => `new ${k.use} key ${k.kid} (${k.alg}): published now, signing from ${new Date(k.activatesAt).toISOString()}`)
+        .join('\n'),
+    ),
+  );
+keys
+  .command('retire')
+  .argument('<kid>')
+  .description('stop publishing a next or retiring key now (tokens it signed stop verifying); the current key cannot be retired')
+  .addOption(json())
+  .action((kid, o) => run('keys.retire', { kid }, o, undefined, () => `retired ${kid}`));
 
 // API keys
 function label(value: string, previous: Record<string, string>): Record<string, string> {

@@ -13,6 +13,7 @@ describe('configuration', () => {
     expect(config.mfa).to.equal('optional');
     expect(config.trustProxy).to.equal(false);
     expect(config.autoMigrate).to.equal(true);
+    expect(config.keyRefreshIntervalSeconds).to.equal(30);
   });
 
   it('enables an upstream provider only when both its client id and secret are set', () => {
@@ -47,6 +48,8 @@ describe('configuration', () => {
     ['LATCH_REGISTRATION', { LATCH_REGISTRATION: 'sometimes' }],
     ['LATCH_ACCESS_TOKEN_TTL', { LATCH_ACCESS_TOKEN_TTL: '15 minutes' }],
     ['LATCH_TRUST_PROXY', { LATCH_TRUST_PROXY: 'maybe' }],
+    ['LATCH_KEY_REFRESH_INTERVAL', { LATCH_KEY_REFRESH_INTERVAL: '5m' }],
+    ['LATCH_KEY_REFRESH_INTERVAL', { LATCH_KEY_REFRESH_INTERVAL: '0' }],
     ['LATCH_SECRET', { LATCH_SECRET: 'short' }],
     ['LATCH_SECRET', { NODE_ENV: 'production', ISSUER: 'https://id.example.com' }],
     ['ISSUER', { NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCH_SECRET: 'x'.repeat(40) }],
