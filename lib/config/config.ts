@@ -84,6 +84,8 @@ const envSchema = z.object({
   LATCH_ID_TOKEN_TTL: duration(60 * 60),
   LATCH_DEVICE_CODE_TTL: duration(10 * 60),
   LATCH_PRUNE_INTERVAL: duration(5 * 60),
+  // RFC 8628 §3.2: how often a device may poll the token endpoint (5 s when unsaid)
+  LATCH_DEVICE_POLL_INTERVAL: duration(5).pipe(z.number().int('must be whole seconds').min(1, 'must be at least 1 second').max(60)),
   LATCH_DCR_IDLE_DAYS: z
     .string()
     .optional()
@@ -149,6 +151,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
       deviceCode: e.LATCH_DEVICE_CODE_TTL,
     },
     pruneIntervalSeconds: e.LATCH_PRUNE_INTERVAL,
+    devicePollIntervalSeconds: e.LATCH_DEVICE_POLL_INTERVAL,
     dcrIdleDays: e.LATCH_DCR_IDLE_DAYS,
     logLevel: e.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
   };

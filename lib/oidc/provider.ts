@@ -6,7 +6,7 @@ import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { enforceClientPolicy, POLICY_TRIGGER_PROPERTY } from './client-policy.js';
 import type { ThrottleService } from '../throttling/throttle.service.js';
-import { limitDeviceCodeEntry } from './device-code-throttle.js';
+import { limitDeviceCodeEntry, limitDeviceCodePolling } from './device-code-throttle.js';
 import { saveNewDeviceFormSessions } from './device-form-session.js';
 import { createPages } from './pages.js';
 
@@ -203,6 +203,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxy;
   saveNewDeviceFormSessions(provider, ttl.session);
   limitDeviceCodeEntry(provider, deps.throttle, renderer);
+  limitDeviceCodePolling(provider, deps.throttle, config.devicePollIntervalSeconds);
   return provider;
 }
 
