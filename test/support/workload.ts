@@ -152,7 +152,8 @@ export function createWorkload(fixture: LoadFixture, opts: { target: () => strin
     try {
       result = await ops[kind](target);
     } catch (err) {
-      result = { status: 0, problem: (err as Error).message };
+      const cause = (err as { cause?: { code?: string } }).cause;
+      result = { status: 0, problem: `${(err as Error).message}${cause?.code ? ` (${cause.code})` : ''}` };
     }
     if (!result) return kind === 'clientCredentials' ? undefined : runOne('clientCredentials');
     return { kind, ...result, ms: performance.now() - started, at: Date.now(), target };
