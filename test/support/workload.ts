@@ -100,9 +100,12 @@ export function createWorkload(fixture: LoadFixture, opts: { target: () => strin
       let res;
       try {
         res = await post(target, '/token', { grant_type: 'refresh_token', refresh_token: token, client_id: fixture.app.clientId });
-      } catch {
-        refreshTokens.push(token); // no answer: the token was not used, try it again later
-        return { status: 0 };
+      } catch (err) {
+        // refused: the token was not used, try it again later; cut off mid-request: whether it
+        // was used is unknown (a reuse would rightly revoke the grant), so it is given up
+        const code = (err as { cause?: { code?: string } }).cause?.code;
+        if (code === 'ECONNREFUSED') refreshTokens.push(token);
+        return { status: 0, problem: `no answer (${code ?? 'unknown'})` };
       }
       if (res.status === 200) {
         remember('access', res.json.access_token as string, target);
@@ -137,7 +140,10 @@ export function createWorkload(fixture: LoadFixture, opts: { target: () => strin
       }
       due.next = now + intervalMs + 250;
       const res = await post(target, '/token', { grant_type: DEVICE_GRANT, device_code: due.code, client_id: fixture.tv.clientId });
-      const pending = res.status === 400 && res.json.error === 'authorization_pending';
+      // slow_down is the server's right answer to a poll that arrived early (network delays
+      // can bunch two polls up); the device backs off by 5 s for that code, as RFC 8628 says
+      if (res.status === 400 && res.json.error === 'slow_down') due.next += 5000;
+      const pending = res.status === 400 && (res.json.error === 'authorization_pending' || res.json.error === 'slow_down');
       return { status: res.status, problem: pending ? undefined : `${res.json.error ?? ''}` };
     },
   };
