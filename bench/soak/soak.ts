@@ -62,7 +62,7 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void 
       if (mb !== undefined) rss.push({ at: Date.now(), mb, load: os.loadavg()[0]! });
     };
     sampleRss();
-    const sampler = setInterval(sampleRss, 2000);
+    const sampler = setInterval(sampleRss, Math.min(2000, options.windowS * 250));
     const workload = createWorkload(fixture, { target: () => child.url, deviceIntervalSeconds: 5 });
     const load = runLoad(workload, { ratePerSecond: options.ratePerSecond, concurrency: options.concurrency, onOutcome: (o) => outcomes.push(o) });
     const progress = setInterval(() => {
