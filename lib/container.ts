@@ -106,7 +106,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   await ensureCliClient(queries.clients);
   const renderer = createRenderer({ production: config.production });
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
-  const throttle = createThrottleService(knex);
+  const throttle = createThrottleService(knex, config.devicePollIntervalSeconds);
   const metrics = createMetrics({ knex });
   const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer, onSignIn: metrics.signIn, audit });
   const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log, audit });

@@ -26,7 +26,7 @@ try {
     stopping = true;
     log.info({ signal }, 'shutting down');
     try {
-      await running.close();
+      await running.close({ drain: true });
       process.exit(0);
     } catch (err) {
       log.error({ err }, 'shutdown failed');

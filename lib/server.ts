@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { startAdminSocket } from './admin/admin-socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
@@ -11,10 +11,22 @@ export type RunningServer = {
   url: string;
   container: Container;
   server: http.Server;
-  close(): Promise<void>;
+  /** `drain`: the stop for a signal (see LISTEN_DRAIN_MS); without it, as fast as possible */
+  close(options?: { drain?: boolean }): Promise<void>;
 };
 
-const SHUTDOWN_GRACE_MS = 10_000;
+// from the signal, in-flight requests get this long; with closing the database the whole
+// stop stays under 10 s
+const SHUTDOWN_GRACE_MS = 8_000;
+/**
+ * On a signal, Latch keeps accepting for a moment while /readyz already answers 503, so a load
+ * balancer stops sending and connections queued in the listen backlog (a busy process accepts
+ * late) are answered instead of reset when the listener closes. Idle keep-alive connections
+ * are swept only later: a request can sit unread on one while the process is starved of CPU.
+ */
+const LISTEN_DRAIN_MS = 2_000;
+const IDLE_SWEEP_AFTER_MS = 5_000;
+const SWEEP_INTERVAL_MS = 200;
 
 /**
  * Opens the database, migrates (under Knex's lock), builds the container and listens.
@@ -30,7 +42,21 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const container = await buildContainer(config, db, log);
     if (!config.secret) log.warn('LATCH_SECRET is not set: private keys are stored unencrypted (refused in production)');
     const app = createApp(container);
-    const server = http.createServer(app.callback());
+    // once stopping, every answer closes its connection (no client sends another request on a
+    // socket about to go away) and /readyz says so
+    let draining = false;
+    const handle = app.callback();
+    const server = http.createServer((req, res) => {
+      if (draining) {
+        res.setHeader('Connection', 'close');
+        if (req.url === '/readyz') {
+          res.writeHead(503, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+          res.end(JSON.stringify({ status: 'stopping' }));
+          return;
+        }
+      }
+      void handle(req, res);
+    });
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.requestTimeout = 30_000;
@@ -48,16 +74,28 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       url: `http://localhost:${port}`,
       container,
       server,
-      close() {
+      close(options = {}) {
         closing ??= (async () => {
           container.prune.stop();
           container.keyRefresh.stop();
           await adminSocket?.close();
-          // stop accepting, let in-flight requests finish, then drop idle keep-alive sockets
-          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-          server.closeIdleConnections();
-          const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+          draining = true;
+          if (options.drain) await new Promise((resolve) => setTimeout(resolve, LISTEN_DRAIN_MS));
+          // stop accepting; in-flight requests finish, then idle connections are swept
+          // (http.Server#close would drop the idle ones at once, unread requests and all)
+          const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+          let sweeper: NodeJS.Timeout | undefined;
+          const firstSweep = setTimeout(
+            () => {
+              server.closeIdleConnections();
+              sweeper = setInterval(() => server.closeIdleConnections(), SWEEP_INTERVAL_MS);
+            },
+            options.drain ? IDLE_SWEEP_AFTER_MS - LISTEN_DRAIN_MS : 0,
+          );
+          const timer = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS - (options.drain ? LISTEN_DRAIN_MS : 0));
           await closed;
+          clearTimeout(firstSweep);
+          clearInterval(sweeper);
           clearTimeout(timer);
           await container.prune.stop();
           await container.keyRefresh.stop();

@@ -90,6 +90,8 @@ const envSchema = z.object({
   LATCH_CIMD_DENIED_HOSTS: z.string().optional(),
   // how often each instance reloads signing and cookie keys; a rotation starts signing after two
   LATCH_KEY_REFRESH_INTERVAL: duration(30),
+  // RFC 8628 §3.2: how often a device may poll the token endpoint (5 s when unsaid)
+  LATCH_DEVICE_POLL_INTERVAL: duration(5).pipe(z.number().int('must be whole seconds').min(1, 'must be at least 1 second').max(60)),
   LATCH_DCR_IDLE_DAYS: z
     .string()
     .optional()
@@ -222,6 +224,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     },
     pruneIntervalSeconds: e.LATCH_PRUNE_INTERVAL,
     keyRefreshIntervalSeconds: e.LATCH_KEY_REFRESH_INTERVAL,
+    devicePollIntervalSeconds: e.LATCH_DEVICE_POLL_INTERVAL,
     dcrIdleDays: e.LATCH_DCR_IDLE_DAYS,
     clientMetadataDocuments: {
       enabled: e.LATCH_CIMD,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import { Throttled, type ThrottleService } from '../throttling/throttle.service.js';
 import type { Renderer } from '../views/renderer.js';
@@ -29,3 +30,32 @@ export function limitDeviceCodeEntry(provider: Provider, throttle: ThrottleServi
     if (ctx.status === 400) await throttle.recordDeviceCodeFailure(ctx.ip, sessionKey);
   });
 }
+
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+
+/**
+ * RFC 8628 §3.5: a device that polls for a still-pending code faster than the interval gets
+ * `slow_down` instead of `authorization_pending`. oidc-provider answers pending every time, so
+ * this wraps the token endpoint: each pending answer counts one poll of that code (per client)
+ * in the shared rate-limit table, and a second one within the interval becomes `slow_down`.
+ * Approved, denied and expired codes are answered as they are, however fast the poll.
+ * The device authorization response names the interval, so clients need not assume 5 s.
+ */
+export function limitDeviceCodePolling(provider: Provider, throttle: ThrottleService, intervalSeconds: number) {
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.method !== 'POST') return;
+    if (ctx.path === provider.pathFor('device_authorization') && ctx.status === 200 && isRecord(ctx.body)) {
+      ctx.body = { ...ctx.body, interval: intervalSeconds };
+      return;
+    }
+    if (ctx.path !== provider.pathFor('token') || ctx.status !== 400 || !isRecord(ctx.body) || ctx.body.error !== 'authorization_pending') return;
+    const params = ctx.oidc?.params as Record<string, unknown> | undefined;
+    if (params?.grant_type !== DEVICE_CODE_GRANT || typeof params.device_code !== 'string') return;
+    const key = createHash('sha256').update(`${ctx.oidc.client?.clientId ?? ''}\0${params.device_code}`).digest('base64url');
+    if (await throttle.devicePollAllowed(key)) return;
+    ctx.body = { error: 'slow_down', error_description: `poll at most once every ${intervalSeconds} seconds` };
+  });
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

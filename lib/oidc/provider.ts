@@ -6,7 +6,8 @@ import type { ResourceService } from '../resources/resources.service.js';
 import type { Renderer } from '../views/renderer.js';
 import { enforceClientPolicy, POLICY_TRIGGER_PROPERTY } from './client-policy.js';
 import type { ThrottleService } from '../throttling/throttle.service.js';
-import { limitDeviceCodeEntry } from './device-code-throttle.js';
+import { answerDatabaseOutages } from './database-outage.js';
+import { limitDeviceCodeEntry, limitDeviceCodePolling } from './device-code-throttle.js';
 import { saveNewDeviceFormSessions } from './device-form-session.js';
 import { createPages } from './pages.js';
 import { clientIdMetadataDocumentFeature, createOutboundFetch, FETCH_BODY_LIMITS } from './client-metadata-documents.js';
@@ -212,8 +213,11 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  // first, so it also sees database errors from the middleware below
+  answerDatabaseOutages(provider, renderer);
   saveNewDeviceFormSessions(provider, ttl.session);
   limitDeviceCodeEntry(provider, deps.throttle, renderer);
+  limitDeviceCodePolling(provider, deps.throttle, config.devicePollIntervalSeconds);
   return provider;
 }
 

@@ -39,7 +39,7 @@ const secondsFrom = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
 export type ThrottleService = ReturnType<typeof createThrottleService>;
 
-export function createThrottleService(knex: Knex) {
+export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: number) {
   const storeClient = knexRateLimitClient(knex);
   const limiter = (keyPrefix: string, points: number, duration: number) =>
     new RateLimiterPostgres({ storeClient, storeType: 'pool', tableName: 'rate_limits', tableCreated: true, clearExpiredByTimeout: false, keyPrefix, points, duration });
@@ -54,6 +54,8 @@ export function createThrottleService(knex: Knex) {
   const resets = limiter('reset-ip', L.resetRequestsPerIp.points, L.resetRequestsPerIp.duration);
   const mails = limiter('mail-acct', L.mailsPerAccount.points, L.mailsPerAccount.duration);
   const registrations = limiter('dcr-ip', L.registrationsPerIp.points, L.registrationsPerIp.duration);
+  // one poll per interval per device code (RFC 8628 §3.5); the window is the interval itself
+  const devicePolls = devicePollIntervalSeconds ? limiter('device-poll', 1, devicePollIntervalSeconds) : undefined;
 
   async function exhausted(l: RateLimiterPostgres, key: string): Promise<number | undefined> {
     const res = await l.get(key);
@@ -119,6 +121,21 @@ export function createThrottleService(knex: Knex) {
     async mailAllowed(accountId: string): Promise<boolean> {
       try {
         await mails.consume(accountId);
+        return true;
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return false;
+        throw err;
+      }
+    },
+
+    /**
+     * Counts one poll of a pending device code; false when the previous poll of the same code
+     * was less than the polling interval ago (the client must be told `slow_down`).
+     */
+    async devicePollAllowed(key: string): Promise<boolean> {
+      if (!devicePolls) return true;
+      try {
+        await devicePolls.consume(key);
         return true;
       } catch (err) {
         if (err instanceof RateLimiterRes) return false;

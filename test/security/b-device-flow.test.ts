@@ -151,6 +151,41 @@ describe('SECURITY B — device flow', function () {
     });
   });
 
+  describe('SECURITY B.17 — polling faster than `interval` gets slow_down', () => {
+    it('names the interval; a second poll within it is slow_down, one after it is pending again, and an approved code is not held back', async () => {
+      const device = await deviceAuthorization(latch, tv);
+      const interval = Number(latch.env.LATCH_DEVICE_POLL_INTERVAL);
+      expect(device.interval).to.equal(interval);
+      const first = await poll(latch, tv, device.device_code);
+      expect(first.body.error).to.equal('authorization_pending');
+      const fast = await poll(latch, tv, device.device_code);
+      expect(fast.status).to.equal(400);
+      expect(fast.body.error).to.equal('slow_down');
+      await new Promise((resolve) => setTimeout(resolve, interval * 1000 + 100));
+      expect((await poll(latch, tv, device.device_code)).body.error).to.equal('authorization_pending');
+
+      // the limit is per code: another device of the same client is not slowed by this one
+      const other = await deviceAuthorization(latch, tv);
+      expect((await poll(latch, tv, other.device_code)).body.error).to.equal('authorization_pending');
+
+      // once approved, the very next poll gets the tokens, however soon it comes
+      const b = await deviceBrowser(latch);
+      const confirm = await enter(b, device.user_code, { confirm: 'yes' });
+      expect((await drive(latch, b.agent, confirm, { email })).signedIn).to.equal(true);
+      const tokens = await poll(latch, tv, device.device_code);
+      expect(tokens.status).to.equal(200);
+      expect(tokens.body.access_token).to.be.a('string');
+    });
+
+    it('a hostile poller hammering one code gets only pending or slow_down, never a 5xx', async () => {
+      const device = await deviceAuthorization(latch, tv);
+      const answers = await Promise.all(Array.from({ length: 10 }, () => poll(latch, tv, device.device_code)));
+      const errors = answers.map((res) => `${res.status} ${res.body.error}`);
+      expect(errors.filter((e) => e === '400 authorization_pending').length, errors.join(', ')).to.be.at.most(1);
+      expect(errors.filter((e) => e === '400 slow_down').length, errors.join(', ')).to.be.at.least(9);
+    });
+  });
+
   describe('SECURITY B.18 — the approval screen names the client and the request\'s origin and asks an explicit, CSRF-protected question', () => {
     it('shows the client, the device\'s IP and user agent (escaped), the code, and Approve / Deny buttons', async () => {
       const device = await deviceAuthorization(latch, tv, 'SmartTV/2.0 <img src=x onerror=alert(1)>');

@@ -26,6 +26,8 @@ export function latchEnv(db: TestDatabase, port: number, env: Record<string, str
     PORT: String(port),
     ISSUER: `http://localhost:${port}`,
     LATCH_SECRET: 'test-secret-that-is-long-enough-0123456789',
+    // the shortest device polling interval, so tests that poll twice need not wait long
+    LATCH_DEVICE_POLL_INTERVAL: '1',
     ...db.env,
     ...env,
   };

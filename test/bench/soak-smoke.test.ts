@@ -1,0 +1,27 @@
+import { expect } from 'chai';
+import { formatReport, runSoak } from '../../bench/soak/soak.js';
+import { OP_KINDS } from '../support/workload.js';
+
+/**
+ * `npm run soak` end to end, for a few seconds: Latch in its own process under the mixed load,
+ * and a complete report. Drift and growth are not judged here (a few seconds say nothing
+ * about them); errors are.
+ */
+describe('npm run soak (a few seconds)', function () {
+  this.timeout(180_000);
+
+  it('runs the mixed load against a Latch process and reports errors, p99 per window and RSS', async () => {
+    const report = await runSoak({ durationS: 6, ratePerSecond: 10, concurrency: 8, warmupS: 2, windowS: 2 });
+    for (const kind of OP_KINDS) expect(report.byKind[kind].count, kind).to.be.a('number');
+    expect(report.byKind.clientCredentials.count + report.byKind.introspect.count).to.be.greaterThan(5);
+    expect(report.serverErrors).to.equal(0);
+    expect(report.noAnswer).to.equal(0);
+    expect(report.errorLogLines).to.equal(0);
+    expect(report.wrongAnswers).to.deep.equal([]);
+    expect(report.windows.length).to.be.at.least(2);
+    for (const w of report.windows) expect(w.rssMb, 'RSS of the Latch process').to.be.greaterThan(10);
+    expect(Number.isFinite(report.p99DriftPercent)).to.equal(true);
+    expect(Number.isFinite(report.rssGrowthPercent)).to.equal(true);
+    expect(formatReport(report)).to.match(/p99 drift, first to last window: -?[\d.]+ %/);
+  });
+});
