@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Contender } from '../compare.js';
+import { BENCH_PASSWORD } from '../seed/optional-tables.js';
 import { latchEnv, refreshOwners, type Fixture, type SeededLatch } from '../seed/fixture.js';
 import type { Target } from '../scenarios/types.js';
 import { startChild, type ServerChild } from './child.js';
@@ -31,7 +32,8 @@ export async function startCeiling(seeded: SeededLatch): Promise<ServerChild> {
 export async function startFloor(seeded: SeededLatch): Promise<ServerChild> {
   const signingJwk = seeded.keys.jwks.keys.find((k) => k.alg === 'ES256');
   if (!signingJwk) throw new Error('Latch has no ES256 signing key');
-  return startChild({ name: 'floor', entry: 'floor', init: { issuer: seeded.fixture.issuer, signingJwk } });
+  const { issuer, passwordHash } = seeded.fixture;
+  return startChild({ name: 'floor', entry: 'floor', init: { issuer, signingJwk, passwordHash: passwordHash ?? '', password: BENCH_PASSWORD } });
 }
 
 const cannotMint = async (): Promise<string[]> => {
