@@ -8,36 +8,35 @@ import type { Scenario } from './types.js';
  * Scenario 7: the device flow (RFC 8628) with many devices in flight. Each flow is one
  * device: it asks for a code at /device/auth, then polls /token every POLL_INTERVAL_MS
  * (authorization_pending) while a signed-in person approves the code on /device (code,
- * confirm, remembered consent); the flow ends when a poll returns the tokens. Devices per
- * connection run at once, so most requests are polls against pending codes, as on a real
+ * confirm, remembered consent); the flow ends when a poll returns the tokens. Several devices
+ * per connection run at once (4 in a full run), so most requests are polls against pending codes, as on a real
  * deployment. Approvers are browsers signed in once (a password sign-in), reused.
  * Counted in device flows/s, with polls beside it.
  */
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 // RFC 8628 suggests 5 s; a shorter interval puts the same load as proportionally more devices
 const POLL_INTERVAL_MS = 250;
-const DEVICES_PER_CONNECTION = 4;
 const MAX_POLLS = 400;
-const APPROVERS = 4;
 
 type Approver = { browser: Browser; person: BenchPerson };
 
 export const deviceFlow: Scenario = {
   id: '7',
-  title: `device flow: ${DEVICES_PER_CONNECTION} devices per connection polling every ${POLL_INTERVAL_MS} ms while people approve (device flows/s)`,
+  title: `device flow: devices polling every ${POLL_INTERVAL_MS} ms while people approve their codes (device flows/s)`,
   floor: 'echo',
   pacedAt70: false,
   unit: 'flows',
   countWrites: true,
   targets: [],
-  async prepare(target) {
+  async prepare(target, sizes) {
     const { people, deviceClientId, resource } = target.fixture;
     if (!people.length || !deviceClientId) return { unavailable: 'no seeded people or device client' };
     // browsers with a session: one password sign-in each (a code flow), then kept for approvals;
     // a device waits for a free one, as a code waits for its person
     const free: Approver[] = [];
     const waiting: ((approver: Approver) => void)[] = [];
-    for (const person of people.slice(-APPROVERS)) {
+    // two devices per approver waiting at most: approving takes a few requests, polling is slower
+    for (const person of people.slice(-2 * sizes.devicesPerConnection)) {
       const browser = new Browser(target.url);
       await authorize(browser, person.app, person, { scope: PERSON_SCOPE, resource });
       free.push({ browser, person });
@@ -50,7 +49,7 @@ export const deviceFlow: Scenario = {
       return { status: res.status, text, json: parseJson(text) };
     };
     return {
-      usersPerConnection: DEVICES_PER_CONNECTION,
+      usersPerConnection: sizes.devicesPerConnection,
       async flow(url, count) {
         const started = await post(url, '/device/auth', { client_id: deviceClientId, scope: 'openid' });
         const deviceCode = started.json?.device_code;

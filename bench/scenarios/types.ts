@@ -22,7 +22,7 @@ export type Target = {
 
 /** A prepared stream, and how to tell that one response is right (the pre-flight check). */
 /** How much a scenario prepares: opaque tokens to introspect, refresh-token chains to rotate. */
-export type PrepareSizes = { introspectionTokens: number; refreshChains: number };
+export type PrepareSizes = { introspectionTokens: number; refreshChains: number; devicesPerConnection: number };
 
 /**
  * One whole flow of several requests (a browser signing in, a device being approved), run
