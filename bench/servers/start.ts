@@ -9,6 +9,9 @@ import { freePort } from './ports.js';
 /** Starting the servers under test, each in its own process, and describing them as targets. */
 export type LatchProcessOptions = { name: string; databaseUrl: string; port: number; secret: string; logLevel: string; nodeFlags?: string[] };
 
+/** The allocator setting of the Docker image (see Dockerfile): argon2id's 19 MiB per hash is returned to the OS. */
+export const DEPLOYED_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
+
 export const issuerFor = (port: number) => `http://127.0.0.1:${port}`;
 
 export function newSecret(): string {
@@ -19,7 +22,7 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
   return startChild({
     name: options.name,
     entry: 'latch',
-    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel },
+    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel, ...DEPLOYED_MALLOC_ENV },
     nodeFlags: options.nodeFlags,
   });
 }
