@@ -31,7 +31,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     windowS: options.windowS,
     pacedS: options.pacedS,
     paced: true,
-    sizes: { introspectionTokens: options.introspectionTokens, refreshChains: options.refreshChains },
+    sizes: { introspectionTokens: options.introspectionTokens, refreshChains: options.refreshChains, devicesPerConnection: options.devicesPerConnection },
     quietWaitS: options.quietWaitS,
     postgresPids: async () => [],
   };

@@ -1,11 +1,13 @@
 import { runClosedLoop } from './measure/closed-loop.js';
+import { runFlowLoop } from './measure/flow-loop.js';
+import type { WriteCounts } from './measure/write-log.js';
 import { runOpenLoop } from './measure/open-loop.js';
 import { cpuSince, machineBusySeconds, ownCpuSeconds, snapshotCpu } from './measure/proc.js';
 import { waitForQuiet } from './measure/quiet.js';
 import { mergeSamples, percentile, type LoadSample } from './measure/sample.js';
 import type { ContenderResult, Latency, Measurement, PacedMeasurement } from './report/model.js';
 import { basicAuth, form, parseJson, statusProblem } from './scenarios/requests.js';
-import type { FloorKind, Prepared, PrepareSizes, RequestSource, Scenario, Target } from './scenarios/types.js';
+import type { FloorKind, Prepared, PrepareSizes, Scenario, Target } from './scenarios/types.js';
 import { serverPids, type ServerChild } from './servers/child.js';
 
 /**
@@ -38,9 +40,26 @@ const QUIET_THRESHOLD_CORES = 0.25;
 export type Comparison = { results: Map<string, ContenderResult>; paced?: PacedMeasurement | { unavailable: string } };
 
 /** otherCpuS: CPU the rest of the machine used meanwhile (not the server, PostgreSQL or the load generator). */
-type Window = { sample: LoadSample; cpuS: number; dbCpuS: number; otherCpuS: number };
+type Window = { sample: LoadSample; cpuS: number; dbCpuS: number; otherCpuS: number; writes?: WriteCounts };
+type Ready = Exclude<Prepared, { unavailable: string }>;
+
+/** Runs a prepared scenario's load for one window: requests (autocannon) or whole flows. */
+function load(url: string, prepared: Ready, connections: number, durationS: number): Promise<LoadSample> {
+  return 'flow' in prepared ? runFlowLoop(url, prepared.flow, { concurrency: connections * (prepared.usersPerConnection ?? 1), durationS }) : runClosedLoop(url, prepared.source, { connections, durationS });
+}
+
+const countsWrites = (scenario: Scenario, contender: Contender) => !!scenario.countWrites && contender.target.role !== 'floor';
+
+function mergeWrites(all: WriteCounts[]): WriteCounts {
+  const byKind: Record<string, number> = {};
+  for (const w of all) for (const [kind, n] of Object.entries(w.byKind)) byKind[kind] = (byKind[kind] ?? 0) + n;
+  return { total: all.reduce((sum, w) => sum + w.total, 0), byKind };
+}
 
 function floorPrepared(kind: FloorKind, target: Target): Prepared {
+  if (kind === 'argon2') {
+    return { source: { next: () => ({ method: 'POST', path: '/argon2' }) }, check: (status, body) => statusProblem(status, body) };
+  }
   if (kind === 'echo') {
     return { source: { next: () => ({ method: 'GET', path: '/echo' }) }, check: (status, body) => statusProblem(status, body) };
   }
@@ -52,7 +71,15 @@ function floorPrepared(kind: FloorKind, target: Target): Prepared {
   };
 }
 
-async function preflight(url: string, prepared: Extract<Prepared, { source: unknown }>): Promise<string | undefined> {
+async function preflight(url: string, prepared: Ready): Promise<string | undefined> {
+  if ('flow' in prepared) {
+    try {
+      await prepared.flow(url, () => undefined);
+      return undefined;
+    } catch (err) {
+      return `a failed flow: ${(err as Error).message}`;
+    }
+  }
   const spec = prepared.source.next();
   const res = await fetch(url + spec.path, { method: spec.method, headers: spec.headers, body: spec.body });
   const body = await res.text();
@@ -68,6 +95,7 @@ export function latencyOf(latenciesMs: number[]): Latency {
 }
 
 function summarise(windows: Window[], peakRssMb: number): Measurement {
+  const counted = windows.flatMap((w) => (w.writes ? [w.writes] : []));
   const merged = mergeSamples(windows.map((w) => w.sample));
   const cpu = windows.reduce((sum, w) => sum + w.cpuS, 0);
   const dbCpu = windows.reduce((sum, w) => sum + w.dbCpuS, 0);
@@ -82,6 +110,9 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
     cpuSecondsPer1k: perThousand(cpu),
     dbCpuSecondsPer1k: perThousand(dbCpu),
     peakRssMb: Number.isFinite(peakRssMb) ? round1(peakRssMb) : null,
+    ...(counted.length ? { writes: { ...mergeWrites(counted), perUnit: merged.ok ? Math.round((mergeWrites(counted).total / merged.ok) * 100) / 100 : null } } : {}),
+    ...(merged.counters ? { counters: merged.counters } : {}),
+    ...(merged.firstError ? { firstError: merged.firstError } : {}),
     otherCores: Math.round((windows.reduce((sum, w) => sum + w.otherCpuS, 0) / merged.durationS) * 100) / 100,
     rounds: windows.map((w) => {
       const latency = latencyOf(w.sample.latenciesMs);
@@ -90,7 +121,7 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
   };
 }
 
-async function measureWindow(contender: Contender, source: RequestSource, plan: LoadPlan): Promise<Window> {
+async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPlan, countWrites: boolean): Promise<Window> {
   await contender.hooks?.beforeWindow?.();
   if (plan.quietWaitS > 0) await waitForQuiet(async () => [...serverPids(), ...(await plan.postgresPids())], plan.quietWaitS, QUIET_THRESHOLD_CORES);
   const pgPids = await plan.postgresPids();
@@ -98,25 +129,34 @@ async function measureWindow(contender: Contender, source: RequestSource, plan: 
   const dbBefore = snapshotCpu(pgPids);
   const machineBefore = machineBusySeconds();
   const ownBefore = ownCpuSeconds();
-  const sample = await runClosedLoop(contender.target.url, source, { connections: plan.connections, durationS: plan.windowS });
+  if (countWrites) await contender.child.call('writes-start');
+  const sample = await load(contender.target.url, prepared, plan.connections, plan.windowS);
+  const writes = countWrites ? await contender.child.call<WriteCounts>('writes-stop') : undefined;
   const cpuS = contender.child.cpuSeconds() - cpuBefore;
   const dbCpuS = cpuSince(dbBefore, [...new Set([...pgPids, ...(await plan.postgresPids())])]);
   const otherCpuS = Math.max(0, machineBusySeconds() - machineBefore - cpuS - dbCpuS - (ownCpuSeconds() - ownBefore));
   await contender.hooks?.afterWindow?.();
-  return { sample, cpuS, dbCpuS, otherCpuS };
+  return { sample, cpuS, dbCpuS, otherCpuS, writes };
 }
 
 export async function compare(scenario: Scenario, contenders: Contender[], plan: LoadPlan, log: (line: string) => void): Promise<Comparison> {
   const results = new Map<string, ContenderResult>();
-  const ready: { contender: Contender; prepared: Extract<Prepared, { source: unknown }> }[] = [];
+  const ready: { contender: Contender; prepared: Ready }[] = [];
+  const flowWrites = new Map<string, WriteCounts>();
 
   for (const contender of contenders) {
     const { target } = contender;
     let prepared: Prepared;
     try {
       prepared = target.role === 'floor' ? floorPrepared(scenario.floor, target) : await scenario.prepare(target, plan.sizes);
-      if ('source' in prepared) {
-        const problem = await preflight(target.url, prepared);
+      if (!('unavailable' in prepared)) {
+        let problem = await preflight(target.url, prepared);
+        // then one flow alone, nothing else running: its writes are the exact count
+        if (!problem && countsWrites(scenario, contender) && 'flow' in prepared) {
+          await contender.child.call('writes-start');
+          problem = await preflight(target.url, { flow: prepared.probe ?? prepared.flow });
+          flowWrites.set(target.label, await contender.child.call<WriteCounts>('writes-stop'));
+        }
         if (problem) prepared = { unavailable: `the pre-flight request was answered ${problem}` };
       }
     } catch (err) {
@@ -131,7 +171,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   }
 
   for (const { contender, prepared } of plan.warmupS > 0 ? ready : []) {
-    await runClosedLoop(contender.target.url, prepared.source, { connections: plan.connections, durationS: plan.warmupS });
+    await load(contender.target.url, prepared, plan.connections, plan.warmupS);
   }
 
   const windows = new Map<string, Window[]>(ready.map(({ contender }) => [contender.target.label, []]));
@@ -140,25 +180,29 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
     const order = round % 2 === 0 ? ready : [...ready].reverse();
     for (const { contender, prepared } of order) {
       if (round >= contender.rounds) continue;
-      const window = await measureWindow(contender, prepared.source, plan);
+      const window = await measureWindow(contender, prepared, plan, countsWrites(scenario, contender));
       windows.get(contender.target.label)!.push(window);
       const latency = latencyOf(window.sample.latenciesMs);
       log(
         `  ${contender.target.label.padEnd(12)} round ${round + 1}: ${(window.sample.ok / window.sample.durationS).toFixed(0)} req/s, ` +
-          `p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${window.sample.non2xx}, other processes ${(window.otherCpuS / window.sample.durationS).toFixed(2)} cores`,
+          `p50 ${latency.p50} ms, p99 ${latency.p99} ms, non-2xx ${window.sample.non2xx}, errors ${window.sample.errors}, other processes ${(window.otherCpuS / window.sample.durationS).toFixed(2)} cores` +
+          (window.writes ? `, ${window.writes.total} writes` : '') +
+          (window.sample.firstError ? `; first failure: ${window.sample.firstError}` : ''),
       );
     }
   }
   for (const { contender } of ready) {
     const label = contender.target.label;
     const measurement = summarise(windows.get(label)!, contender.child.peakRssMb());
-    results.set(label, { status: 'measured', label, measurement, ...(contender.target.role === 'floor' ? { floorKind: scenario.floor } : {}) });
+    const oneFlow = flowWrites.get(label);
+    results.set(label, { status: 'measured', label, measurement, ...(contender.target.role === 'floor' ? { floorKind: scenario.floor } : {}), ...(oneFlow ? { flowWrites: oneFlow } : {}) });
   }
 
   if (!plan.paced) return { results };
   const latch = ready.find(({ contender }) => contender.target.role === 'latch');
   const latchResult = latch && results.get(latch.contender.target.label);
-  if (!latch || latchResult?.status !== 'measured') return { results, paced: { unavailable: 'Latch was not measured' } };
+  if (!latch || !('source' in latch.prepared)) return { results, paced: { unavailable: 'open-loop pacing needs a request stream' } };
+  if (latchResult?.status !== 'measured') return { results, paced: { unavailable: 'Latch was not measured' } };
   const rate = Math.floor(latchResult.measurement.rps * 0.7);
   if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });

@@ -15,6 +15,8 @@ export type BenchOptions = {
   expiredRows: number;
   introspectionTokens: number;
   refreshChains: number;
+  /** scenario 7: devices in flight per connection */
+  devicesPerConnection: number;
   outDir: string;
   profile: boolean;
   latchLogLevel: string;
@@ -50,6 +52,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         expiredRows: 10_000,
         introspectionTokens: 20,
         refreshChains: 16,
+        devicesPerConnection: 1,
         outDir: path.join(benchDir, 'results'),
         profile: false,
         latchLogLevel: 'info',
@@ -67,6 +70,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         expiredRows: 1_000_000,
         introspectionTokens: 500,
         refreshChains: 200,
+        devicesPerConnection: 4,
         outDir: path.join(benchDir, 'results'),
         profile: false,
         latchLogLevel: 'info',

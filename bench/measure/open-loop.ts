@@ -1,71 +1,71 @@
-import http from 'node:http';
-import type { RequestSource } from '../scenarios/types.js';
+import type { RequestSource, RequestSpec } from '../scenarios/types.js';
+import { RawConnection, serializeRequest } from './raw-connection.js';
 import { emptySample, recordResponse, type LoadSample } from './sample.js';
 
 /**
  * Fixed-rate load, open loop: request i is due at start + i/rate whatever happened before,
  * and its latency counts from when it was due, so queueing shows (no coordinated omission).
  * autocannon's overallRate sends each second's quota in a burst at the top of the second,
- * which measures the latency of a saturated server, not of one at 70 % load.
+ * which measures the latency of a saturated server, not of one at 70 % load. Requests wait
+ * for a free connection of a fixed pool, as behind a client's connection pool.
  */
 const TICK_MS = 2;
-const MAX_SOCKETS = 32;
+const CONNECTIONS = 32;
+const TIMEOUT_MS = 10_000;
+
+type Due = { dueAt: number; spec: RequestSpec };
 
 export async function runOpenLoop(url: string, source: RequestSource, options: { rate: number; durationS: number }): Promise<LoadSample> {
   const sample = emptySample();
   const target = new URL(url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  const host = target.host;
+  const connections = Array.from({ length: CONNECTIONS }, () => new RawConnection(Number(target.port), target.hostname, TIMEOUT_MS));
+  const queue: Due[] = [];
   const total = Math.max(1, Math.round(options.rate * options.durationS));
   const intervalMs = 1000 / options.rate;
-  const start = performance.now();
   let sent = 0;
-  let inFlight = 0;
+  let answered = 0;
 
-  const fire = (dueAt: number) => {
-    const spec = source.next();
-    let timedOut = false;
-    inFlight += 1;
-    const req = http.request(
-      { agent, host: target.hostname, port: target.port, method: spec.method, path: spec.path, headers: { ...spec.headers, ...(spec.body ? { 'content-length': Buffer.byteLength(spec.body) } : {}) }, timeout: 10_000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          inFlight -= 1;
-          recordResponse(sample, res.statusCode ?? 0, performance.now() - dueAt);
-          source.onResponse?.(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), spec.tag);
-        });
-      },
-    );
-    req.on('timeout', () => {
-      timedOut = true;
-      sample.timeouts += 1;
-      req.destroy();
-    });
-    req.on('error', () => {
-      inFlight -= 1;
-      if (!timedOut) sample.errors += 1;
-      source.onResponse?.(0, '', spec.tag);
-    });
-    req.end(spec.body);
+  const dispatch = () => {
+    for (const connection of connections) {
+      if (!queue.length) return;
+      if (!connection.idle) continue;
+      const { dueAt, spec } = queue.shift()!;
+      connection.send(serializeRequest(spec, host), (outcome) => {
+        answered += 1;
+        if ('response' in outcome) {
+          // answered, but later than a client would have waited
+          if (performance.now() - dueAt > TIMEOUT_MS) sample.timeouts += 1;
+          else recordResponse(sample, outcome.response.status, performance.now() - dueAt);
+        } else if (outcome.failure === 'timeout') sample.timeouts += 1;
+        else sample.errors += 1;
+        source.onResponse?.('response' in outcome ? outcome.response.status : 0, 'response' in outcome ? outcome.response.body : '', spec.tag);
+        setImmediate(dispatch);
+      });
+    }
   };
 
+  const start = performance.now();
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
       const now = performance.now();
       while (sent < total && start + sent * intervalMs <= now) {
-        fire(start + sent * intervalMs);
+        queue.push({ dueAt: start + sent * intervalMs, spec: source.next() });
         sent += 1;
       }
+      dispatch();
       if (sent >= total) {
         clearInterval(timer);
         resolve();
       }
     }, TICK_MS);
   });
-  const drainDeadline = performance.now() + 10_000;
-  while (inFlight > 0 && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 5));
+  const drainDeadline = performance.now() + TIMEOUT_MS;
+  while (answered < total && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 5));
   sample.durationS = (performance.now() - start) / 1000;
-  agent.destroy();
+  // requests still waiting for a connection were never served in time
+  sample.timeouts += queue.length;
+  for (const { spec } of queue.splice(0)) source.onResponse?.(0, '', spec.tag);
+  for (const connection of connections) connection.close();
   return sample;
 }

@@ -11,6 +11,9 @@ export type LoadSample = {
   timeouts: number;
   /** latency of each 2xx response, ms */
   latenciesMs: number[];
+  /** flow scenarios: named counts (requests of a kind), and the first failure's message */
+  counters?: Record<string, number>;
+  firstError?: string;
 };
 
 export function emptySample(): LoadSample {
@@ -39,6 +42,8 @@ export function mergeSamples(samples: LoadSample[]): LoadSample {
     merged.timeouts += s.timeouts;
     for (const [status, n] of Object.entries(s.statusCounts)) merged.statusCounts[status] = (merged.statusCounts[status] ?? 0) + n;
     for (const v of s.latenciesMs) merged.latenciesMs.push(v);
+    for (const [name, n] of Object.entries(s.counters ?? {})) merged.counters = { ...merged.counters, [name]: (merged.counters?.[name] ?? 0) + n };
+    merged.firstError ??= s.firstError;
   }
   return merged;
 }

@@ -17,7 +17,14 @@ export function ratiosBetween(latch: Measurement, base: Measurement): Ratios {
 
 const measured = (result: ContenderResult | undefined) => (result?.status === 'measured' ? result.measurement : undefined);
 
-function evaluate(id: string, rule: TargetRule, latch: Measurement | undefined, baselines: Record<string, ContenderResult>, comparison: Comparison): TargetResult {
+function evaluate(
+  id: string,
+  rule: TargetRule,
+  latch: Measurement | undefined,
+  latchResult: ContenderResult,
+  baselines: Record<string, ContenderResult>,
+  comparison: Comparison,
+): TargetResult {
   if (rule.metric === 'p99At70') {
     const paced = comparison.paced && 'latencyMs' in comparison.paced ? comparison.paced : undefined;
     const p99 = paced?.latencyMs.p99 ?? null;
@@ -29,12 +36,24 @@ function evaluate(id: string, rule: TargetRule, latch: Measurement | undefined, 
       met: p99 === null ? null : p99 <= rule.atMostMs,
     };
   }
+  if (rule.metric === 'writesPerFlow') {
+    const one = latchResult?.status === 'measured' ? latchResult.flowWrites : undefined;
+    const ceiling = baselines.ceiling?.status === 'measured' ? baselines.ceiling.flowWrites : undefined;
+    const kinds = one ? Object.entries(one.byKind).map(([kind, n]) => (n > 1 ? `${n} × ${kind}` : kind)).join(', ') : '';
+    return {
+      scenario: id,
+      description: 'database writes of one flow (query log)',
+      required: `≤ ${rule.atMost}`,
+      actual: one ? `${one.total}: ${kinds}${ceiling ? ` (ceiling's in-memory adapter: ${ceiling.total})` : ''}` : 'not measured',
+      met: one ? one.total <= rule.atMost : null,
+    };
+  }
   const base = measured(baselines[rule.against]);
   if (rule.metric === 'rps') {
     const value = latch && base ? ratio(latch.rps, base.rps) : null;
     return {
       scenario: id,
-      description: `Latch req/s ÷ ${rule.against}`,
+      description: rule.label ?? `Latch req/s ÷ ${rule.against}`,
       required: `≥ ${rule.atLeast}`,
       actual: value === null ? 'not measured' : `${value.toFixed(2)} (${latch!.rps} vs ${base!.rps})`,
       met: value === null ? null : value >= rule.atLeast,
@@ -51,7 +70,7 @@ function evaluate(id: string, rule: TargetRule, latch: Measurement | undefined, 
 }
 
 export function scenarioReport(
-  meta: { id: string; title: string; targets: TargetRule[] },
+  meta: { id: string; title: string; targets: TargetRule[]; unit?: string },
   comparison: Comparison,
   latchLabel: string,
   extra: Pick<Extract<ScenarioReport, { status: 'measured' }>, 'growth'> = {},
@@ -68,11 +87,12 @@ export function scenarioReport(
     id: meta.id,
     title: meta.title,
     status: 'measured',
+    ...(meta.unit ? { unit: meta.unit } : {}),
     latch,
     baselines,
     ratios,
     ...(comparison.paced ? { pacedAt70: comparison.paced } : {}),
     ...extra,
-    targets: meta.targets.map((rule) => evaluate(meta.id, rule, latchMeasurement, baselines, comparison)),
+    targets: meta.targets.map((rule) => evaluate(meta.id, rule, latchMeasurement, latch, baselines, comparison)),
   };
 }

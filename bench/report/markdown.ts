@@ -40,6 +40,25 @@ function mainRow(s: Measured): string[] {
   ];
 }
 
+const writesOf = (result: ContenderResult | undefined) => {
+  if (result?.status !== 'measured') return '—';
+  const one = result.flowWrites;
+  const under = result.measurement.writes;
+  const kinds = one ? Object.entries(one.byKind).map(([kind, n]) => (n > 1 ? `${n} × ${kind}` : kind)).join(', ') : '';
+  return `${one ? `**${one.total}** (${kinds})` : '—'}${under ? `; under load ${num(under.perUnit, 2)} per flow` : ''}`;
+};
+
+const countersOf = (result: ContenderResult | undefined) => {
+  if (result?.status !== 'measured' || !result.measurement.counters) return '—';
+  const m = result.measurement;
+  return Object.entries(m.counters!).map(([name, n]) => `${name} ${num(n / m.durationS, 1)}/s`).join(', ');
+};
+
+function flowRow(s: Measured): string[] {
+  const failures = (r: ContenderResult | undefined) => (r?.status === 'measured' ? `${r.measurement.errors.socket}${r.measurement.firstError ? ` (${r.measurement.firstError.slice(0, 120)})` : ''}` : '—');
+  return [s.id, fig(s.latch, rps), fig(s.baselines.ceiling, rps), writesOf(s.latch), writesOf(s.baselines.ceiling), countersOf(s.latch), countersOf(s.baselines.ceiling), `${failures(s.latch)} · ${failures(s.baselines.ceiling)}`];
+}
+
 function growthRow(s: Measured): string[] {
   const empty = s.baselines['empty table'];
   return [
@@ -61,6 +80,7 @@ export function renderMarkdown(report: BenchReport): string {
   const measured = report.scenarios.filter((s): s is Measured => s.status === 'measured');
   const main = measured.filter((s) => !s.id.startsWith('9/'));
   const growth = measured.filter((s) => s.id.startsWith('9/'));
+  const flows = main.filter((s) => s.unit);
   const pending = report.scenarios.filter((s) => s.status === 'not-yet-available');
   const unavailableLatch = main.filter((s) => s.latch.status === 'unavailable');
   const st = report.settings;
@@ -72,7 +92,7 @@ export function renderMarkdown(report: BenchReport): string {
       `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s. Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
       (st.quietWaitS ? ` Before each window the bench waited up to ${st.quietWaitS} s for other processes to use under 0.25 cores.` : ''),
     '',
-    'req/s counts 2xx responses. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. ' +
+    'req/s counts 2xx responses — for the flow scenarios (6, 7) completed flows/s, with a flow\'s whole duration as its latency and CPU per 1,000 flows. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. ' +
       `"Other load" is the CPU other processes on the machine used meanwhile, in cores (noise; the machine has ${report.machine.cpus}). Order in the cells: Latch · ceiling · floor.`,
     '',
     table(
@@ -82,6 +102,16 @@ export function renderMarkdown(report: BenchReport): string {
   ];
   if (unavailableLatch.length) {
     parts.push('', ...unavailableLatch.map((s) => `- Scenario ${s.id}: Latch not measured — ${s.latch.status === 'unavailable' ? s.latch.reason : ''}`));
+  }
+  if (flows.length) {
+    parts.push(
+      '',
+      '## Flows: database writes and requests',
+      '',
+      'Writes of one flow run alone: Latch counts INSERT/UPDATE/DELETE statements from its query log (oidc_payloads by model); the ceiling counts its in-memory adapter\'s upsert/consume/destroy calls. "Under load" divides the writes of the measured windows by the flows completed in them.',
+      '',
+      table(['#', 'Latch flows/s', 'ceiling flows/s', 'Latch writes per flow', 'ceiling writes per flow', 'Latch requests', 'ceiling requests', 'failed flows (Latch · ceiling)'], flows.map(flowRow)),
+    );
   }
   if (growth.length) {
     parts.push(

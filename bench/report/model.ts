@@ -17,6 +17,10 @@ export type Measurement = {
   peakRssMb: number | null;
   /** average CPU cores used by other processes on the machine during the windows (noise) */
   otherCores: number;
+  /** flow scenarios: writes counted over the windows (perUnit: per completed flow), named counters, the first failure */
+  writes?: { total: number; perUnit: number | null; byKind: Record<string, number> };
+  counters?: Record<string, number>;
+  firstError?: string;
   rounds: { rps: number; p50: number | null; p99: number | null }[];
 };
 
@@ -28,7 +32,7 @@ export type PacedMeasurement = {
 };
 
 export type ContenderResult =
-  | { status: 'measured'; label: string; measurement: Measurement; floorKind?: string }
+  | { status: 'measured'; label: string; measurement: Measurement; floorKind?: string; flowWrites?: { total: number; byKind: Record<string, number> } }
   | { status: 'unavailable'; label: string; reason: string };
 
 export type Ratios = {
@@ -46,6 +50,8 @@ export type ScenarioReport =
       id: string;
       title: string;
       status: 'measured';
+      /** what rps counts when it is not requests */
+      unit?: string;
       latch: ContenderResult;
       baselines: Record<string, ContenderResult>;
       /** Latch ÷ baseline, per baseline (ceiling, floor, or the empty-table run for growth) */

@@ -22,16 +22,34 @@ export type Target = {
 
 /** A prepared stream, and how to tell that one response is right (the pre-flight check). */
 /** How much a scenario prepares: opaque tokens to introspect, refresh-token chains to rotate. */
-export type PrepareSizes = { introspectionTokens: number; refreshChains: number };
+export type PrepareSizes = { introspectionTokens: number; refreshChains: number; devicesPerConnection: number };
 
-export type Prepared = { source: RequestSource; check(status: number, body: string): string | undefined } | { unavailable: string };
+/**
+ * One whole flow of several requests (a browser signing in, a device being approved), run
+ * by one virtual user against a server's base URL; resolves when it completed, throws when
+ * it failed. `count` adds to named counters (requests of a kind, say) reported beside it.
+ */
+export type FlowRun = (url: string, count: (name: string, n?: number) => void) => Promise<void>;
 
-/** What the floor server does for a scenario: sign an ES256 JWT, or a plain JSON echo. */
-export type FloorKind = 'jwt' | 'echo';
+export type Prepared =
+  | { source: RequestSource; check(status: number, body: string): string | undefined }
+  | {
+      flow: FlowRun;
+      /** the flow whose writes are counted, run alone after the pre-flight one (default: `flow`) */
+      probe?: FlowRun;
+      /** virtual users per connection of the plan (devices waiting are cheap) */
+      usersPerConnection?: number;
+    }
+  | { unavailable: string };
+
+/** What the floor server does for a scenario: sign an ES256 JWT, verify an argon2id hash, or a plain JSON echo. */
+export type FloorKind = 'jwt' | 'argon2' | 'echo';
 
 /** A target of the issue: a ratio of Latch to a baseline (by label), or an absolute p99. */
 export type TargetRule =
-  | { metric: 'rps'; against: string; atLeast: number }
+  | { metric: 'rps'; against: string; atLeast: number; label?: string }
+  /** database writes of one flow, run alone and counted from the query log */
+  | { metric: 'writesPerFlow'; atMost: number }
   | { metric: 'p99'; against: string; atMost: number }
   | { metric: 'p99At70'; atMostMs: number };
 
@@ -42,6 +60,10 @@ export type Scenario = {
   floor: FloorKind;
   /** measure p99 at 70 % of Latch's maximum rate (issue target for scenarios 1–5) */
   pacedAt70: boolean;
+  /** what one unit of rps is, when it is not a request (a flow) */
+  unit?: string;
+  /** count database writes (Latch's query log, the ceiling adapter's calls) per window and for one flow alone */
+  countWrites?: boolean;
   targets: TargetRule[];
   /** Builds the request stream for a Latch or ceiling target (the floor needs none). */
   prepare(target: Target, sizes: PrepareSizes): Promise<Prepared>;

@@ -6,9 +6,9 @@ import { migrateLatest, openDatabase } from '../../lib/db/database.js';
 import type { KeyMaterial } from '../../lib/keys/keys.service.js';
 import { createLogger } from '../../lib/log.js';
 import type { CeilingInput, CeilingResource } from '../servers/ceiling-config.js';
-import { seedClients, type Credential } from './clients.js';
+import { seedClients, type AppCredential, type Credential } from './clients.js';
 import { seedApiKeys } from './api-keys.js';
-import { seedAccounts, type SeedNote } from './optional-tables.js';
+import { BENCH_PASSWORD, seedAccounts, type SeedNote } from './optional-tables.js';
 import { insertPayloadRows } from './payload-rows.js';
 import { settleDatabase } from './settle.js';
 import { mintRefreshTokens, type RefreshTokenOwner } from './refresh-tokens.js';
@@ -26,8 +26,14 @@ export type Fixture = {
   /** a registered resource whose tokens are ES256 JWTs */
   resource: string;
   machines: Credential[];
-  apps: Credential[];
+  apps: AppCredential[];
   accountIds: string[];
+  /** people who sign in (scenarios 6, 7): each has allowed one app (remembered consent) and the device client */
+  people: BenchPerson[];
+  /** a public client allowed the device grant */
+  deviceClientId?: string;
+  /** the argon2id hash every seeded account has (of BENCH_PASSWORD) */
+  passwordHash?: string;
   /** plaintext API keys (scenario 4), empty where Latch has none */
   apiKeys: string[];
   /** a client allowed the token-exchange grant, where Latch has one */
@@ -46,6 +52,31 @@ export type SeededLatch = {
 
 export const BENCH_RESOURCE = 'https://api.bench.example';
 const BENCH_SCOPES = ['read', 'write'];
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+/** what each person has allowed their app: sign-in, and reading the bench resource */
+export const PERSON_SCOPE = 'openid read';
+
+export type BenchPerson = { accountId: string; email: string; password: string; app: AppCredential };
+
+/**
+ * Gives each account its personal organization and remembers its consent for its app and for
+ * the device client, through Latch's own services, so a flow of scenario 6 or 7 is a
+ * returning person's: the sign-in form, then straight back to the app.
+ */
+async function seedPeople(container: Container, accountIds: string[], emails: string[], apps: AppCredential[], deviceClientId: string | undefined): Promise<BenchPerson[]> {
+  const people = accountIds.map((accountId, i) => ({ accountId, email: emails[i]!, password: BENCH_PASSWORD, app: apps[i % apps.length]! }));
+  let next = 0;
+  const worker = async () => {
+    while (next < people.length) {
+      const person = people[next++]!;
+      await container.orgs.ensurePersonalOrganization(person.accountId);
+      await container.consents.remember(person.accountId, person.app.clientId, { scopes: ['openid'], resourceScopes: { [BENCH_RESOURCE]: ['read'] } });
+      if (deviceClientId) await container.consents.remember(person.accountId, deviceClientId, { scopes: ['openid'], resourceScopes: {} });
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  return people;
+}
 
 /** Who the refresh tokens of scenario 5 belong to: each web app with one of the accounts. */
 export function refreshOwners(fixture: Fixture): RefreshTokenOwner[] {
@@ -77,6 +108,8 @@ export async function seedLatch(options: { databaseUrl: string; issuer: string; 
   const accounts = await seedAccounts(db.knex, options.sizes.accounts);
   const apiKeys = await seedApiKeys(container, options.sizes.apiKeys, accounts.accountIds);
   const exchanger = apiKeys.keys.length ? await seedExchanger(container) : undefined;
+  const deviceClientId = (await container.clients.create({ name: 'Bench device', public: true, grantTypes: [DEVICE_GRANT] })).clientId;
+  const people = accounts.passwordHash && apps.length ? await seedPeople(container, accounts.accountIds, accounts.emails, apps, deviceClientId) : [];
   const clientIds = [...machines, ...apps].map((c) => c.clientId);
   const liveTokens = await insertPayloadRows(db.knex, { count: options.sizes.liveTokens, clientIds, accountIds: accounts.accountIds, expired: false, salt: options.salt });
   await settleDatabase(db.knex);
@@ -85,9 +118,22 @@ export async function seedLatch(options: { databaseUrl: string; issuer: string; 
     { table: 'clients', status: 'seeded', rows: clientIds.length, note: `${machines.length} client_credentials, ${apps.length} code + refresh` },
     { table: 'oidc_payloads', status: 'seeded', rows: liveTokens, note: 'live tokens: 50 % client_credentials, 25 % access, 25 % refresh' },
     accounts.note,
+    { table: 'consents', status: people.length ? 'seeded' : 'skipped', rows: people.length * 2, note: 'each account: its app (openid, read on the bench resource) and the device client' },
     apiKeys.note,
   ];
-  const fixture: Fixture = { issuer: options.issuer, resource: BENCH_RESOURCE, machines, apps, accountIds: accounts.accountIds, apiKeys: apiKeys.keys, exchanger, notes };
+  const fixture: Fixture = {
+    issuer: options.issuer,
+    resource: BENCH_RESOURCE,
+    machines,
+    apps,
+    accountIds: accounts.accountIds,
+    people,
+    deviceClientId,
+    passwordHash: accounts.passwordHash,
+    apiKeys: apiKeys.keys,
+    exchanger,
+    notes,
+  };
   const owners = refreshOwners(fixture);
 
   return {
@@ -108,6 +154,8 @@ export async function seedLatch(options: { databaseUrl: string; issuer: string; 
         cookieKeys: keys.cookieKeys,
         clients: rows.map((row) => row.metadata as ClientMetadata),
         resources,
+        people: fixture.people.map((p) => ({ accountId: p.accountId, email: p.email })),
+        passwordHash: fixture.passwordHash ?? '',
         ttl: {
           accessToken: ttl.accessToken,
           clientCredentials: ttl.clientCredentials,

@@ -1,4 +1,8 @@
-import Provider, { errors, type ClientMetadata, type Configuration } from 'oidc-provider';
+import Provider, { errors, type Adapter, type ClientMetadata, type Configuration } from 'oidc-provider';
+// oidc-provider's own in-memory adapter (the one it uses when none is configured), wrapped
+// here only to count its writes; the package lists no exports, so the file is reachable
+// @ts-expect-error -- no type declarations for this internal module
+import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js';
 import { PROTOCOL_ROUTES, SUPPORTED_SCOPES } from '../../lib/oidc/provider.js';
 
 /**
@@ -15,14 +19,40 @@ export type CeilingInput = {
   cookieKeys: string[];
   clients: ClientMetadata[];
   resources: CeilingResource[];
+  /** the people who sign in (scenarios 6 and 7) and the one argon2id hash they share */
+  people: { accountId: string; email: string }[];
+  passwordHash: string;
   ttl: { accessToken: number; clientCredentials: number; refreshToken: number; idToken: number; deviceCode: number; session: number; grant: number };
 };
 
-export function createCeilingProvider(input: CeilingInput): Provider {
+/** Writes of the in-memory adapter (upsert, consume, destroy, revokeByGrantId) by model. */
+export type WriteRecorder = { active: boolean; record(kind: string): void };
+
+function countingMemoryAdapter(recorder: WriteRecorder) {
+  const memory = createMemoryAdapter(0) as (model: string) => Adapter;
+  return (model: string): Adapter => {
+    const inner = memory(model);
+    const count = (op: string) => {
+      if (recorder.active) recorder.record(`${op} ${model}`);
+    };
+    return {
+      upsert: (id, payload, expiresIn) => (count('upsert'), inner.upsert(id, payload, expiresIn)),
+      find: (id) => inner.find(id),
+      findByUserCode: (userCode) => inner.findByUserCode(userCode),
+      findByUid: (uid) => inner.findByUid(uid),
+      consume: (id) => (count('consume'), inner.consume(id)),
+      destroy: (id) => (count('destroy'), inner.destroy(id)),
+      revokeByGrantId: (grantId) => (count('revokeByGrantId'), inner.revokeByGrantId(grantId)),
+    };
+  };
+}
+
+export function createCeilingProvider(input: CeilingInput, recorder: WriteRecorder): Provider {
   const resources = new Map(input.resources.map((r) => [r.identifier, r]));
   const { ttl } = input;
 
   const configuration: Configuration = {
+    adapter: countingMemoryAdapter(recorder),
     clients: input.clients,
     jwks: input.jwks as Configuration['jwks'],
     cookies: { keys: input.cookieKeys },
@@ -38,6 +68,7 @@ export function createCeilingProvider(input: CeilingInput): Provider {
       id_token_signed_response_alg: 'ES256',
     },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     rotateRefreshToken: true,
     ttl: {
       AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? ttl.accessToken,

@@ -1,15 +1,18 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import argon2 from 'argon2';
 import * as jose from 'jose';
 import { announceReady, receive, serveIpc } from './ipc.js';
 
 /**
  * The floor: plain node:http, no framework, no storage. POST /jwt signs an RFC 9068-shaped
- * ES256 JWT with a key imported once (the cryptography Latch cannot avoid); anything else
- * answers a small JSON echo (the cost of HTTP and JSON alone).
+ * ES256 JWT with a key imported once (the cryptography Latch cannot avoid); POST /argon2
+ * verifies the bench password against the argon2id hash Latch stores for it, at the same
+ * parameters (what one password sign-in cannot avoid: its rate is the machine's hashes/s);
+ * anything else answers a small JSON echo (the cost of HTTP and JSON alone).
  */
-type Init = { issuer: string; signingJwk: jose.JWK };
+type Init = { issuer: string; signingJwk: jose.JWK; passwordHash: string; password: string };
 
 const init = await receive<Init>('init');
 const key = await jose.importJWK(init.signingJwk, 'ES256');
@@ -52,6 +55,11 @@ const server = http.createServer(async (req, res) => {
       const form = new URLSearchParams(body);
       const accessToken = await signAccessToken(form);
       json(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: TOKEN_TTL_SECONDS, scope: form.get('scope') ?? undefined });
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/argon2') {
+      const ok = await argon2.verify(init.passwordHash, init.password);
+      json(res, ok ? 200 : 500, { verified: ok });
       return;
     }
     json(res, 200, { method: req.method, path: req.url, authenticated: !!req.headers.authorization, bytes: body.length });

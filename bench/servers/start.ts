@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Contender } from '../compare.js';
+import { BENCH_PASSWORD } from '../seed/optional-tables.js';
 import { latchEnv, refreshOwners, type Fixture, type SeededLatch } from '../seed/fixture.js';
 import type { Target } from '../scenarios/types.js';
 import { startChild, type ServerChild } from './child.js';
@@ -7,6 +8,9 @@ import { freePort } from './ports.js';
 
 /** Starting the servers under test, each in its own process, and describing them as targets. */
 export type LatchProcessOptions = { name: string; databaseUrl: string; port: number; secret: string; logLevel: string; nodeFlags?: string[] };
+
+/** The allocator setting of the Docker image (see Dockerfile): argon2id's 19 MiB per hash is returned to the OS. */
+export const DEPLOYED_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
 
 export const issuerFor = (port: number) => `http://127.0.0.1:${port}`;
 
@@ -18,7 +22,7 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
   return startChild({
     name: options.name,
     entry: 'latch',
-    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel },
+    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel, ...DEPLOYED_MALLOC_ENV },
     nodeFlags: options.nodeFlags,
   });
 }
@@ -31,7 +35,8 @@ export async function startCeiling(seeded: SeededLatch): Promise<ServerChild> {
 export async function startFloor(seeded: SeededLatch): Promise<ServerChild> {
   const signingJwk = seeded.keys.jwks.keys.find((k) => k.alg === 'ES256');
   if (!signingJwk) throw new Error('Latch has no ES256 signing key');
-  return startChild({ name: 'floor', entry: 'floor', init: { issuer: seeded.fixture.issuer, signingJwk } });
+  const { issuer, passwordHash } = seeded.fixture;
+  return startChild({ name: 'floor', entry: 'floor', init: { issuer, signingJwk, passwordHash: passwordHash ?? '', password: BENCH_PASSWORD } });
 }
 
 const cannotMint = async (): Promise<string[]> => {

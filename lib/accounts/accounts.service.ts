@@ -17,6 +17,8 @@ export const VERIFY_EMAIL_TTL_SECONDS = 30 * 60;
 export const RESET_PASSWORD_TTL_SECONDS = 10 * 60;
 const EMAIL_MAX_LENGTH = 254;
 const NAME_MAX_LENGTH = 200;
+/** How finely an account's last sign-in is kept: one write per account per hour at most. */
+const LAST_SIGN_IN_RESOLUTION_MS = 60 * 60 * 1000;
 // a pragmatic shape check; the address is proven by the verification mail, not by a regex
 const EMAIL_SHAPE = /^[^\s@<>()[\]\\,;:"\u0000-\u001f]+@[^\s@<>()[\]\\,;:"\u0000-\u001f]+\.[^\s@<>()[\]\\,;:"\u0000-\u001f]+$/;
 
@@ -209,9 +211,11 @@ export function createAccountService(deps: {
       await throttle.recordSignInSuccess(key);
       deps.onSignIn?.('success');
       await audit({ type: 'sign_in.password', actor: row.id, subject: row.id });
-      const changes: Partial<AccountRow> = { last_login_at: new Date() };
+      // the last sign-in is kept to the hour: a person signing in again soon costs no write
+      const changes: Partial<AccountRow> = {};
+      if (!row.last_login_at || Date.now() - row.last_login_at.getTime() >= LAST_SIGN_IN_RESOLUTION_MS) changes.last_login_at = new Date();
       if (passwordNeedsRehash(row.password_hash!)) changes.password_hash = await hashPassword(password);
-      await queries.update(row.id, changes);
+      if (Object.keys(changes).length) await queries.update(row.id, changes);
       return toAccount({ ...row, ...changes });
     },
 

@@ -91,8 +91,12 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
       }
     },
 
+    /** Clears the account's failure count and delay. A sign-in with no failures before it (the
+     *  usual case) has nothing to clear: it costs a read, not a write. */
     async recordSignInSuccess(accountKey: string) {
-      await Promise.all([accountFailures.delete(accountKey), accountDelay.delete(accountKey)]);
+      const keys = [accountFailures.getKey(accountKey), accountDelay.getKey(accountKey)];
+      const held = (await knex('rate_limits').whereIn('key', keys).select('key')) as { key: string }[];
+      if (held.length) await knex('rate_limits').whereIn('key', held.map((row) => row.key)).delete();
     },
 
     async checkDeviceCodeEntry(ip: string, sessionKey: string | undefined) {

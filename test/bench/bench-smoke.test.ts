@@ -99,6 +99,27 @@ describe('npm run bench -- --smoke', function () {
     if (cc.pacedAt70 && 'latencyMs' in cc.pacedAt70) expectNumber(cc.pacedAt70.latencyMs.p99, 'p99 at 70 %');
   });
 
+  it('runs whole flows (6: password sign-in, 7: device approval) and counts the writes of one flow on Latch and the ceiling', () => {
+    for (const id of ['6', '7']) {
+      const s = report.scenarios.find((x) => x.id === id);
+      expect(s?.status, id).to.equal('measured');
+      if (s?.status !== 'measured') continue;
+      expect(s.unit, id).to.equal('flows');
+      for (const result of [s.latch, s.baselines.ceiling]) {
+        expect(result?.status, `${id} ${result?.label}`).to.equal('measured');
+        if (result?.status !== 'measured') continue;
+        expect(result.measurement.responses, `${id} ${result.label} completed flows`).to.be.greaterThan(0);
+        expect(result.flowWrites?.total, `${id} ${result.label} writes of one flow`).to.be.a('number').and.greaterThan(0);
+        const byKind = Object.values(result.flowWrites?.byKind ?? {}).reduce((sum, n) => sum + n, 0);
+        expect(byKind, `${id} ${result.label} writes by kind add up`).to.equal(result.flowWrites?.total);
+      }
+    }
+    const writesTarget = report.targets.find((t) => t.scenario === '6' && t.required === '≤ 6');
+    expect(writesTarget?.actual).to.match(/^\d+: /);
+    const device = report.scenarios.find((x) => x.id === '7');
+    if (device?.status === 'measured' && device.latch.status === 'measured') expect(device.latch.measurement.counters?.polls).to.be.greaterThan(0);
+  });
+
   it('evaluates every target and Latch memory', () => {
     expect(report.targets.length).to.be.greaterThan(0);
     for (const t of report.targets) expect([true, false, null], `${t.scenario} ${t.description}`).to.include(t.met);
