@@ -24,6 +24,37 @@ export type TestOp = {
   close(): Promise<void>;
 };
 
+/** The upstream provider's storage: a Map per test provider (it lives as long as the test). */
+function memoryAdapter() {
+  const store = new Map<string, Record<string, unknown>>();
+  return class MemoryAdapter {
+    constructor(private readonly model: string) {}
+    private key = (id: string) => `${this.model}:${id}`;
+    async upsert(id: string, payload: Record<string, unknown>) {
+      store.set(this.key(id), payload);
+    }
+    async find(id: string) {
+      return store.get(this.key(id));
+    }
+    async findByUid(uid: string) {
+      return [...store.values()].find((p) => p.uid === uid);
+    }
+    async findByUserCode(userCode: string) {
+      return [...store.values()].find((p) => p.userCode === userCode);
+    }
+    async consume(id: string) {
+      const payload = store.get(this.key(id));
+      if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+    }
+    async destroy(id: string) {
+      store.delete(this.key(id));
+    }
+    async revokeByGrantId(grantId: string) {
+      for (const [key, payload] of store) if (payload.grantId === grantId) store.delete(key);
+    }
+  };
+}
+
 export async function startUpstreamOp(clients: Array<{ client_id: string; client_secret: string; redirect_uris: string[] }>): Promise<TestOp> {
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -38,6 +69,8 @@ export async function startUpstreamOp(clients: Array<{ client_id: string; client
     pkce: { required: () => true },
     interactions: { url: (_ctx: KoaContextWithOIDC, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     conformIdTokenClaims: false,
+    adapter: memoryAdapter(),
+    ttl: { Interaction: 600, Grant: 600, Session: 600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     findAccount: async (_ctx: KoaContextWithOIDC, sub: string) => {
       const person = op.person;
       if (!person || person.sub !== sub) return undefined;
