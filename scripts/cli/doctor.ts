@@ -35,9 +35,15 @@ export async function runDoctor(getConfig: () => Config, opts: { json: boolean }
     if (checks.every((c) => c.ok)) {
       try {
         const { result } = await runAdminCommand(config, 'keys.list');
-        const live = (result as Array<{ use: string; status: string; alg: string }>).filter((k) => k.status === 'current');
+        const all = result as Array<{ use: string; status: string; alg: string; activatesAt?: string | null }>;
+        const live = all.filter((k) => k.status === 'current');
         const signing = live.filter((k) => k.use === 'signing').map((k) => k.alg);
-        checks.push({ check: 'keys', ok: signing.includes('ES256') && live.some((k) => k.use === 'cookie'), detail: `signing: ${signing.join(', ') || 'none'}; cookie keys: ${live.filter((k) => k.use === 'cookie').length}` });
+        const rotating = all.filter((k) => k.status === 'next').map((k) => `${k.use} ${k.alg} key signs from ${k.activatesAt ? new Date(k.activatesAt).toISOString() : 'soon'}`);
+        checks.push({
+          check: 'keys',
+          ok: signing.includes('ES256') && live.some((k) => k.use === 'cookie'),
+          detail: `signing: ${signing.join(', ') || 'none'}; cookie keys: ${live.filter((k) => k.use === 'cookie').length}${rotating.length ? `; rotation under way: ${rotating.join(', ')}` : ''}`,
+        });
       } catch (err) {
         checks.push({ check: 'keys', ok: false, detail: (err as Error).message });
       }

@@ -40,6 +40,11 @@ describe('latch keys', function () {
 
     const keys = await list();
     for (const k of made) expect(keys.find((l) => l.kid === k.kid)).to.include({ status: 'next' });
+    const doctor = await latchCli(['doctor', '--json'], latch.env);
+    const keysCheck = JSON.parse(doctor.stdout).checks.find((c: { check: string }) => c.check === 'keys');
+    expect(keysCheck.ok).to.equal(true);
+    expect(keysCheck.detail).to.match(/rotation under way: signing ES256 key signs from \d{4}-/);
+
     const table = await latchCli(['keys', 'list'], latch.env);
     expect(table.code).to.equal(0);
     expect(table.stdout).to.match(/^KID +USE +ALG +STATUS +CREATED +SIGNS FROM +PUBLISHED UNTIL/);
