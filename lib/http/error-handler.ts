@@ -26,6 +26,15 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 }
 
 /**
+ * True for input PostgreSQL cannot store as text: a NUL character (22021, invalid byte
+ * sequence) or one jsonb refuses (22P05). Such input is the client's mistake, not ours.
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === '22021' || code === '22P05';
+}
+
+/**
  * Turns errors from Latch's own routes into `{error, message}` JSON (API callers) or an error
  * page (browsers). Nothing internal — stack, SQL, library text — reaches the client.
  */
@@ -44,6 +53,10 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
         status = 503;
         code = 'unavailable';
         message = 'the database is unreachable; try again shortly';
+      } else if (isUnstorableText(err)) {
+        status = 400;
+        code = 'invalid_input';
+        message = 'the request contains a character that is not allowed (such as NUL)';
       } else if (isClientError(err)) {
         // body parsing and the like (co-body, koa): a fixed, safe message per status
         status = (err as { status: number }).status;

@@ -54,8 +54,9 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
   const resets = limiter('reset-ip', L.resetRequestsPerIp.points, L.resetRequestsPerIp.duration);
   const mails = limiter('mail-acct', L.mailsPerAccount.points, L.mailsPerAccount.duration);
   const registrations = limiter('dcr-ip', L.registrationsPerIp.points, L.registrationsPerIp.duration);
-  // one poll per interval per device code (RFC 8628 §3.5); the window is the interval itself
-  const devicePolls = devicePollIntervalSeconds ? limiter('device-poll', 1, devicePollIntervalSeconds) : undefined;
+  // one poll per interval per device code (RFC 8628 §3.5); a second of slack (above 1 s) so
+  // network jitter does not punish a device that waits the interval as told
+  const devicePolls = devicePollIntervalSeconds ? limiter('device-poll', 1, Math.max(1, devicePollIntervalSeconds - 1)) : undefined;
 
   async function exhausted(l: RateLimiterPostgres, key: string): Promise<number | undefined> {
     const res = await l.get(key);

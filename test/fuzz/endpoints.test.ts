@@ -127,6 +127,16 @@ describe('fuzz: hostile requests to every endpoint', function () {
     for (const target of targets) await fuzz(target);
   });
 
+  // found by the fuzzer (seed 2117954504): a NUL in a path parameter reached PostgreSQL as text
+  it('a NUL character in a path parameter is a 400, not a 500', async () => {
+    const calls: Array<[string, string]> = [['POST', '/api/v1/orgs/a%00b/api-keys'], ['GET', '/api/v1/orgs/a%00b'], ['DELETE', '/api/v1/api-keys/a%00b']];
+    for (const [method, path] of calls) {
+      const res = await fetch(`${latch.url}${path}`, { method, headers: { authorization: `Bearer ${world.tokens.access_token}`, 'content-type': 'application/json' }, body: method === 'POST' ? '{"name":"k","scopes":["api:read"]}' : undefined });
+      expect(res.status, path).to.be.within(400, 404);
+      expect(((await res.json()) as { error: string }).error, path).to.be.a('string');
+    }
+  });
+
   it('Latch still answers, and the person can still use the API', async () => {
     expect((await fetch(`${latch.url}/healthz`)).status).to.equal(200);
     const whoami = await fetch(`${latch.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${world.tokens.access_token}` } });
