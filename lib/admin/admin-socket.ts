@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { Container } from '../container.js';
 import { LatchError } from '../http/errors.js';
 import { createAdminCommands } from './admin-commands.js';
+import { adminSocketPath } from './admin-socket-path.js';
+
+export { ADMIN_SOCKET_NAME, adminSocketPath } from './admin-socket-path.js';
 
 /**
  * With the embedded database only the server process may open it, so the `latch` CLI reaches
@@ -13,12 +16,8 @@ import { createAdminCommands } from './admin-commands.js';
  * Protocol: one JSON line `{command, args}` per connection, answered by one JSON line
  * `{ok: true, result}` or `{ok: false, error: {code, message, status}}`.
  */
-export const ADMIN_SOCKET_NAME = 'latch.sock';
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
-export function adminSocketPath(dataDir: string): string {
-  return path.join(dataDir, ADMIN_SOCKET_NAME);
-}
 
 export async function startAdminSocket(deps: { container: Container; dataDir: string }) {
   const commands = createAdminCommands(deps.container) as Record<string, (args: Record<string, unknown>) => Promise<unknown>>;

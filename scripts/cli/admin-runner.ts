@@ -1,11 +1,6 @@
 import net from 'node:net';
-import { adminSocketPath } from '../../lib/admin/admin-socket.js';
-import { createAdminCommands } from '../../lib/admin/admin-commands.js';
+import { adminSocketPath } from '../../lib/admin/admin-socket-path.js';
 import type { Config } from '../../lib/config/config.js';
-import { buildContainer } from '../../lib/container.js';
-import { migrateDown, migrateLatest, migrationStatus, openDatabase } from '../../lib/db/database.js';
-import { DataDirBusyError } from '../../lib/db/data-dir-lock.js';
-import { createLogger } from '../../lib/log.js';
 import { CommandFailed } from './command-failed.js';
 
 /**
@@ -76,6 +71,14 @@ export async function openAdminSession(config: Config, firstCommand = ''): Promi
     }
   }
 
+  // the server's code is loaded only to run a command here, not to reach a running server
+  const [{ createAdminCommands }, { buildContainer }, { migrateDown, migrateLatest, migrationStatus, openDatabase }, { DataDirBusyError }, { createLogger }] = await Promise.all([
+    import('../../lib/admin/admin-commands.js'),
+    import('../../lib/container.js'),
+    import('../../lib/db/database.js'),
+    import('../../lib/db/data-dir-lock.js'),
+    import('../../lib/log.js'),
+  ]);
   let db;
   try {
     db = await openDatabase(config.database);

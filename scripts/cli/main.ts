@@ -164,7 +164,7 @@ keys
   );
 keys
   .command('retire')
-  .argument('<kid>')
+  .argument('<kid>', 'the key id from keys list; write -- before one that starts with a dash: keys retire -- -AbC…')
   .description('stop publishing a next or retiring key now (tokens it signed stop verifying); the current key cannot be retired')
   .addOption(json())
   .action((kid, o) => run('keys.retire', { kid }, o, undefined, () => `retired ${kid}`));
