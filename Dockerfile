@@ -20,6 +20,7 @@ COPY adapters ./adapters
 COPY migrations ./migrations
 COPY scripts ./scripts
 COPY examples ./examples
+COPY bench ./bench
 COPY test ./test
 RUN npm run typecheck && touch /app/.typechecked
 

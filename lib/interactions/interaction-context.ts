@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
+import { isDatabaseUnavailable } from '../http/error-handler.js';
 import { LatchError } from '../http/errors.js';
 
 /**
@@ -19,7 +20,9 @@ export async function loadInteraction(provider: Provider, ctx: Koa.Context): Pro
   let details: Interaction;
   try {
     details = await provider.interactionDetails(ctx.req, ctx.res);
-  } catch {
+  } catch (err) {
+    // an unreachable database is a 503 (the error handler's), not an expired sign-in
+    if (isDatabaseUnavailable(err)) throw err;
     throw new InteractionExpired();
   }
   if (details.uid !== ctx.params.uid) throw new InteractionExpired();
