@@ -42,6 +42,7 @@ import { createOidcPayloadQueries } from './oidc/oidc-payloads.queries.js';
 import { createProvider, INTERACTION_TTL_SECONDS } from './oidc/provider.js';
 import { createProviderHost } from './oidc/provider-host.js';
 import { createPruneJob } from './jobs/prune.js';
+import { createVacuumJob } from './jobs/vacuum.js';
 import { createResourceQueries } from './resources/resources.queries.js';
 import { createResourceService } from './resources/resources.service.js';
 import { createRenderer } from './views/renderer.js';
@@ -196,8 +197,11 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => idleClients.prune(), () => upstream.deleteExpired()],
   });
 
+  // PGlite has no autovacuum worker; a real PostgreSQL server vacuums by itself
+  const vacuum = db.kind === 'embedded' ? createVacuumJob({ knex, log }) : undefined;
+
   return {
-    config, db, knex, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle,
+    config, db, knex, vacuum, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle,
     /** the Provider now serving requests; a new one after each key change */
     get provider(): Provider {
       return providerHost.current;

@@ -67,6 +67,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
     const adminSocket = db.kind === 'embedded' ? await startAdminSocket({ container, dataDir: config.dataDir }) : undefined;
     container.prune.start();
     container.keyRefresh.start();
+    container.vacuum?.start();
     const { port } = server.address() as AddressInfo;
 
     let closing: Promise<void> | undefined;
@@ -78,6 +79,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
         closing ??= (async () => {
           container.prune.stop();
           container.keyRefresh.stop();
+          void container.vacuum?.stop();
           await adminSocket?.close();
           draining = true;
           if (options.drain) await new Promise((resolve) => setTimeout(resolve, LISTEN_DRAIN_MS));
@@ -99,6 +101,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
           clearTimeout(timer);
           await container.prune.stop();
           await container.keyRefresh.stop();
+          await container.vacuum?.stop();
           await db.close();
         })();
         return closing;
