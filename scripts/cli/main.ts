@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../../lib/config/config.js';
 import { parseDuration } from '../../lib/config/durations.js';
+import { idsAsArguments } from './arguments.js';
 import { CommandFailed } from './command-failed.js';
 import { currentToken, DEFAULT_CLI_CLIENT_ID, login, LoginError, logout } from './device-login.js';
 import { printResult, type Columns } from './output.js';
@@ -164,7 +165,7 @@ keys
   );
 keys
   .command('retire')
-  .argument('<kid>', 'the key id from keys list; write -- before one that starts with a dash: keys retire -- -AbC…')
+  .argument('<kid>', 'the key id, from keys list')
   .description('stop publishing a next or retiring key now (tokens it signed stop verifying); the current key cannot be retired')
   .addOption(json())
   .action((kid, o) => run('keys.retire', { kid }, o, undefined, () => `retired ${kid}`));
@@ -362,7 +363,7 @@ program
   .action((o) => logout(o.issuer));
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(idsAsArguments(process.argv, program));
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0 ? 0 : EXIT_USAGE;

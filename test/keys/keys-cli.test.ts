@@ -54,7 +54,7 @@ describe('latch keys', function () {
   it('retire: refuses the current key and an unknown kid (exit 1), cancels a next key (exit 0)', async () => {
     const keys = await list();
     const current = keys.find((k) => k.use === 'signing' && k.status === 'current')!;
-    const refused = await latchCli(['keys', 'retire', '--', current.kid], latch.env);
+    const refused = await latchCli(['keys', 'retire', current.kid], latch.env);
     expect(refused.code).to.equal(1);
     expect(refused.stderr).to.match(/is the current signing key/);
 
@@ -63,7 +63,7 @@ describe('latch keys', function () {
     expect(unknown.stderr).to.match(/was not found/);
 
     const next = keys.find((k) => k.use === 'signing' && k.status === 'next' && k.alg === 'RS256')!;
-    const retired = await latchCli(['keys', 'retire', '--', next.kid], latch.env);
+    const retired = await latchCli(['keys', 'retire', next.kid], latch.env);
     expect(retired.code, retired.stderr).to.equal(0);
     expect(retired.stdout).to.include(`retired ${next.kid}`);
     expect((await latch.container.keys.listKeys()).find((k) => k.kid === next.kid)!.status).to.equal('retired');
