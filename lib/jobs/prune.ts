@@ -1,5 +1,6 @@
 import type { Logger } from '../log.js';
 import type { OidcPayloadQueries } from '../oidc/oidc-payloads.queries.js';
+import { createIntervalJob } from './interval-job.js';
 
 /**
  * Deletes expired oidc-provider rows in small batches, each its own short statement with
@@ -11,9 +12,6 @@ const MAX_BATCHES_PER_RUN = 200;
 export type PruneJob = ReturnType<typeof createPruneJob>;
 
 export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger; intervalSeconds: number; extraTasks?: Array<() => Promise<unknown>> }) {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<number> | undefined;
-
   async function runOnce(onProgress?: (deleted: number) => void): Promise<number> {
     let total = 0;
     for (let i = 0; i < MAX_BATCHES_PER_RUN; i += 1) {
@@ -28,31 +26,13 @@ export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger
     return total;
   }
 
-  return {
-    runOnce,
-    start() {
-      const tick = () => {
-        if (running) return;
-        running = runOnce()
-          .then((n) => {
-            if (n) deps.log.info({ deleted: n }, 'pruned expired rows');
-            return n;
-          })
-          .catch((err) => {
-            deps.log.warn({ err }, 'prune run failed; will retry');
-            return 0;
-          })
-          .finally(() => {
-            running = undefined;
-          });
-      };
-      timer = setInterval(tick, deps.intervalSeconds * 1000);
-      timer.unref();
+  const job = createIntervalJob(() => runOnce(), {
+    intervalMs: deps.intervalSeconds * 1000,
+    onResult: (n) => {
+      if (n) deps.log.info({ deleted: n }, 'pruned expired rows');
     },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+    onError: (err) => deps.log.warn({ err }, 'prune run failed; will retry'),
+  });
+
+  return { runOnce, ...job };
 }

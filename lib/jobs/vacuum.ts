@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../log.js';
+import { createIntervalJob } from './interval-job.js';
 
 /**
  * The embedded database (PGlite) is PostgreSQL in single-user mode: it has no autovacuum
@@ -17,9 +18,6 @@ const SAFE_NAME = /^[a-z_][a-z0-9_]*$/;
 export type VacuumJob = ReturnType<typeof createVacuumJob>;
 
 export function createVacuumJob(deps: { knex: Knex; log: Logger; intervalMs?: number }) {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<string[]> | undefined;
-
   async function runOnce(): Promise<string[]> {
     const { rows } = (await deps.knex.raw(
       `select relname from pg_stat_user_tables where schemaname = 'public' and n_dead_tup > ?::float8 + ?::float8 * n_live_tup order by n_dead_tup desc`,
@@ -34,30 +32,13 @@ export function createVacuumJob(deps: { knex: Knex; log: Logger; intervalMs?: nu
     return vacuumed;
   }
 
-  return {
-    runOnce,
-    start() {
-      timer = setInterval(() => {
-        if (running) return;
-        running = runOnce()
-          .then((tables) => {
-            if (tables.length) deps.log.debug({ tables }, 'vacuumed the embedded database');
-            return tables;
-          })
-          .catch((err) => {
-            deps.log.warn({ err }, 'vacuum of the embedded database failed; will retry');
-            return [];
-          })
-          .finally(() => {
-            running = undefined;
-          });
-      }, deps.intervalMs ?? INTERVAL_MS);
-      timer.unref();
+  const job = createIntervalJob(runOnce, {
+    intervalMs: deps.intervalMs ?? INTERVAL_MS,
+    onResult: (tables) => {
+      if (tables.length) deps.log.debug({ tables }, 'vacuumed the embedded database');
     },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+    onError: (err) => deps.log.warn({ err }, 'vacuum of the embedded database failed; will retry'),
+  });
+
+  return { runOnce, ...job };
 }

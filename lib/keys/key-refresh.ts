@@ -1,3 +1,4 @@
+import { createIntervalJob } from '../jobs/interval-job.js';
 import type { Logger } from '../log.js';
 import type { KeyMaterial, KeyService } from './keys.service.js';
 
@@ -15,8 +16,6 @@ export function createKeyRefreshJob(deps: {
   initial: KeyMaterial;
   apply: (material: KeyMaterial) => void;
 }) {
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<boolean> | undefined;
   let fingerprint = deps.initial.fingerprint;
 
   /** One refresh; true when new key material was applied. */
@@ -30,28 +29,11 @@ export function createKeyRefreshJob(deps: {
     return true;
   }
 
-  return {
-    runOnce,
-    start() {
-      const tick = () => {
-        if (running) return;
-        running = runOnce()
-          .catch((err) => {
-            // e.g. the database is briefly down: keep the keys we have and try again next time
-            deps.log.warn({ err }, 'key refresh failed; will retry');
-            return false;
-          })
-          .finally(() => {
-            running = undefined;
-          });
-      };
-      timer = setInterval(tick, deps.intervalSeconds * 1000);
-      timer.unref();
-    },
-    async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
-  };
+  const job = createIntervalJob(runOnce, {
+    intervalMs: deps.intervalSeconds * 1000,
+    // e.g. the database is briefly down: keep the keys we have and try again next time
+    onError: (err) => deps.log.warn({ err }, 'key refresh failed; will retry'),
+  });
+
+  return { runOnce, ...job };
 }

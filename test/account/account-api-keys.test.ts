@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import request from 'supertest';
-import { createPerson, type Person } from '../support/people.js';
+import { createPerson, openSignedIn, type Person } from '../support/people.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
 
 const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
@@ -27,16 +27,7 @@ describe('account pages: API keys', () => {
 
   async function signedIn(person: Person) {
     const agent = request.agent(latch.url);
-    let res = await agent.get('/account/api-keys');
-    for (let i = 0; i < 10; i += 1) {
-      if (res.status === 303 || res.status === 302) {
-        const next = new URL(res.headers.location!, latch.url);
-        res = await agent.get(next.pathname + next.search);
-      } else if (/\/interaction\/[\w-]+\/login/.test(res.text)) {
-        const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
-        res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: person.email, password: person.password });
-      } else break;
-    }
+    const res = await openSignedIn(latch, agent, person, '/account/api-keys');
     expect(res.status).to.equal(200);
     return { agent, page: res };
   }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { generate } from 'otplib';
 import request from 'supertest';
-import { createPerson, type Person } from '../support/people.js';
+import { createPerson, openSignedIn, type Person } from '../support/people.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
 import { startMailbox } from '../support/smtp.js';
 
@@ -19,19 +19,7 @@ describe('account pages', () => {
   after(() => latch.close());
 
   /** Follows redirects like a browser, signing in when the sign-in form appears. */
-  async function visit(agent: ReturnType<typeof request.agent>, path: string) {
-    let res = await agent.get(path);
-    for (let i = 0; i < 10; i += 1) {
-      if (res.status === 303 || res.status === 302) {
-        const next = new URL(res.headers.location!, latch.url);
-        res = await agent.get(next.pathname + next.search);
-      } else if (res.status === 200 && /\/interaction\/[\w-]+\/login/.test(res.text)) {
-        const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
-        res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: person.email, password: person.password });
-      } else break;
-    }
-    return res;
-  }
+  const visit = (agent: ReturnType<typeof request.agent>, path: string) => openSignedIn(latch, agent, person, path);
 
   it('asks for sign-in through the hosted pages (no consent for the account pages), then shows the account', async () => {
     const agent = request.agent(latch.url);
@@ -181,17 +169,7 @@ describe('account pages: second factors', () => {
 
   async function signedInAgent() {
     const agent = request.agent(latch.url);
-    let res = await agent.get('/account/security');
-    for (let i = 0; i < 10; i += 1) {
-      if (res.status === 303 || res.status === 302) {
-        const next = new URL(res.headers.location!, latch.url);
-        res = await agent.get(next.pathname + next.search);
-      } else if (/\/interaction\/[\w-]+\/login/.test(res.text)) {
-        const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
-        res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: person.email, password: person.password });
-      } else break;
-    }
-    return { agent, page: res };
+    return { agent, page: await openSignedIn(latch, agent, person, '/account/security') };
   }
 
   it('sets up an authenticator app from /account/security with a fresh sign-in, shows recovery codes once, and removes it', async () => {

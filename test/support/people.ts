@@ -103,3 +103,21 @@ export async function testApp(latch: TestLatch, name = 'Test App') {
   const { clientId } = await latch.container.clients.create({ name, public: true, redirectUris: [redirectUri], grantTypes: ['authorization_code', 'refresh_token'] });
   return { clientId, redirectUri };
 }
+
+/**
+ * Opens a page of Latch's own (/account…, /admin…) with a browser-like agent, following
+ * redirects and filling in the sign-in form when it appears; returns the page it ends on.
+ */
+export async function openSignedIn(latch: TestLatch, agent: ReturnType<typeof request.agent>, person: Person, path: string) {
+  let res = await agent.get(path);
+  for (let i = 0; i < 10; i += 1) {
+    if (res.status === 303 || res.status === 302) {
+      const next = new URL(res.headers.location!, latch.url);
+      res = await agent.get(next.pathname + next.search);
+    } else if (/\/interaction\/[\w-]+\/login/.test(res.text)) {
+      const uid = /\/interaction\/([\w-]+)\/login/.exec(res.text)![1];
+      res = await agent.post(`/interaction/${uid}/login`).type('form').send({ _csrf: csrfOf(res.text), email: person.email, password: person.password });
+    } else break;
+  }
+  return res;
+}
