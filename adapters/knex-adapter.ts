@@ -32,8 +32,7 @@ class ClientAdapter implements Adapter {
 
   async find(id: string) {
     if (hasNul(id)) return undefined;
-    const row = await this.clients.find(id);
-    return row ? (row.metadata as AdapterPayload) : undefined;
+    return (await this.clients.findMetadata(id)) as AdapterPayload | undefined;
   }
 
   async destroy(id: string) {

@@ -1,4 +1,6 @@
 import Koa from 'koa';
+import compose from 'koa-compose';
+import type Router from '@koa/router';
 import type { Container } from './container.js';
 import { requestContext } from './audit/request-context.js';
 import { assetRoutes } from './http/assets.routes.js';
@@ -17,8 +19,22 @@ import { apiKeyRoutes } from './api-keys/api-keys.routes.js';
 import { csrfProtection } from './http/csrf.js';
 import { accountEmailRoutes } from './interactions/account-email.routes.js';
 import { interactionRoutes } from './interactions/interaction.routes.js';
+import { PROTOCOL_ROUTES } from './oidc/provider.js';
 import { wellKnownRoutes } from './oidc/well-known.routes.js';
 import { upstreamApiRoutes, upstreamRoutes } from './upstream/upstream.routes.js';
+
+/**
+ * Latch's own routers, skipped for the protocol endpoints: a token or introspection request
+ * would otherwise be matched against every route of every router on its way to oidc-provider.
+ * A protocol path is skipped only if no router matches it for any method, checked here.
+ */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+function latchRoutes(routers: Router[]): Koa.Middleware {
+  const routes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()]) as Koa.Middleware[]);
+  const protocolPaths = [...Object.values(PROTOCOL_ROUTES), '/.well-known/openid-configuration'];
+  const providerOnly = new Set(protocolPaths.filter((path) => routers.every((router) => METHODS.every((method) => !router.match(path, method).path.length))));
+  return (ctx, next) => (providerOnly.has(ctx.path) ? next() : routes(ctx, next));
+}
 
 /** The Koa app; middleware in the order a request meets it, oidc-provider mounted last. */
 export function createApp(c: Container): Koa {
@@ -71,7 +87,7 @@ export function createApp(c: Container): Koa {
   app.use(c.metrics.middleware());
   for (const middleware of securityHeaders({ issuer: c.config.issuer })) app.use(middleware);
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
-  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  app.use(latchRoutes(routers));
   app.use(unknownRoute());
   app.use(c.providerHost.middleware());
   return app;

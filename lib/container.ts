@@ -2,6 +2,7 @@ import type Provider from 'oidc-provider';
 import { createAdapterFactory } from '../adapters/knex-adapter.js';
 import type { Config } from './config/config.js';
 import { createSealer } from './crypto/seal.js';
+import { createChangeFeed } from './db/change-feed.js';
 import { type Database } from './db/database.js';
 import { ACCOUNT_CLIENT_ID, ensureAccountClient } from './account/account-client.js';
 import { ensureCliClient } from './account/cli-client.js';
@@ -58,11 +59,13 @@ import { createUpstreamService } from './upstream/upstream.service.js';
 export async function buildContainer(config: Config, db: Database, log: Logger) {
   const { knex } = db;
   const sealer = createSealer(config.secret);
+  // clients and resource servers are cached in memory; writes anywhere reach every instance's cache
+  const changes = createChangeFeed({ knex, kind: db.kind, url: config.database.kind === 'postgres' ? config.database.url : undefined, log });
 
   const queries = {
     payloads: createOidcPayloadQueries(knex),
-    clients: createClientQueries(knex),
-    resources: createResourceQueries(knex),
+    clients: createClientQueries(knex, changes),
+    resources: createResourceQueries(knex, changes),
     keys: createKeyQueries(knex),
     accounts: createAccountQueries(knex),
     consents: createConsentQueries(knex),
@@ -105,7 +108,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
 
   await ensureAccountClient(queries.clients, config.issuer);
   await ensureCliClient(queries.clients);
-  const renderer = createRenderer({ production: config.production });
+  const renderer = createRenderer({ reloadTemplates: config.development });
   const mail = createMailService({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, renderer, log, issuer: config.issuer });
   const throttle = createThrottleService(knex, config.devicePollIntervalSeconds);
   const metrics = createMetrics({ knex });
@@ -193,15 +196,22 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const prune = createPruneJob({
     log,
     intervalSeconds: config.pruneIntervalSeconds,
-    payloads: queries.payloads,
-    extraTasks: [() => throttle.deleteExpired(), () => queries.accounts.deleteExpiredEmailTokens(), () => mfa.deleteExpired(), () => apiKeys.deleteStale(), () => idleClients.prune(), () => upstream.deleteExpired()],
+    tasks: [
+      { name: 'oidc_payloads', deleteBatch: (limit) => queries.payloads.deleteExpiredBatch(limit) },
+      { name: 'rate_limits', deleteBatch: (limit) => throttle.deleteExpiredBatch(limit) },
+      { name: 'email_tokens', deleteBatch: (limit) => queries.accounts.deleteExpiredEmailTokensBatch(limit) },
+      ...mfa.pruneTasks,
+      { name: 'api_keys', deleteBatch: (limit) => apiKeys.deleteStaleBatch(limit) },
+      { name: 'upstream_sign_ins', deleteBatch: (limit) => upstream.deleteExpiredBatch(limit) },
+    ],
+    extraTasks: [() => idleClients.prune()],
   });
 
   // PGlite has no autovacuum worker; a real PostgreSQL server vacuums by itself
   const vacuum = db.kind === 'embedded' ? createVacuumJob({ knex, log }) : undefined;
 
   return {
-    config, db, knex, vacuum, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle,
+    config, db, knex, changes, vacuum, log, sealer, queries, keys, resources, clients, accounts, consents, orgs, me, mfa, apiKeys, mail, throttle,
     /** the Provider now serving requests; a new one after each key change */
     get provider(): Provider {
       return providerHost.current;

@@ -65,6 +65,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
       server.listen(config.port, config.host, () => resolve());
     });
     const adminSocket = db.kind === 'embedded' ? await startAdminSocket({ container, dataDir: config.dataDir }) : undefined;
+    await container.changes.start();
     container.prune.start();
     container.keyRefresh.start();
     container.vacuum?.start();
@@ -102,6 +103,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
           await container.prune.stop();
           await container.keyRefresh.stop();
           await container.vacuum?.stop();
+          await container.changes.close();
           await db.close();
         })();
         return closing;

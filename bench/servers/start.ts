@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Contender } from '../compare.js';
 import { BENCH_PASSWORD } from '../seed/optional-tables.js';
+import { DEVICE_POLL_INTERVAL_S } from '../scenarios/device-flow.js';
 import { latchEnv, refreshOwners, type Fixture, type SeededLatch } from '../seed/fixture.js';
 import type { Target } from '../scenarios/types.js';
 import { startChild, type ServerChild } from './child.js';
@@ -22,7 +23,7 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
   return startChild({
     name: options.name,
     entry: 'latch',
-    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel, ...DEPLOYED_MALLOC_ENV },
+    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel, LATCH_DEVICE_POLL_INTERVAL: String(DEVICE_POLL_INTERVAL_S), ...DEPLOYED_MALLOC_ENV },
     nodeFlags: options.nodeFlags,
   });
 }

@@ -1,5 +1,7 @@
 import os from 'node:os';
-import { rssMb } from '../measure/proc.js';
+import knexFactory from 'knex';
+import { postgresPidsOf } from '../measure/postgres-pids.js';
+import { cpuSeconds, cpuSince, machineBusySeconds, ownCpuSeconds, rssMb, snapshotCpu, type CpuSnapshot } from '../measure/proc.js';
 import { parseDuration } from '../../lib/config/durations.js';
 import { spawnLatch } from '../../test/support/child-latch.js';
 import { cleanupTestDatabases, createTestDatabase } from '../../test/support/database.js';
@@ -12,6 +14,12 @@ import { createWorkload, OP_KINDS, runLoad, seedLoadFixture, type OpKind, type O
  * device polling — for a set time. It reports errors, p99 drift between the first measured
  * minute and the last, and RSS growth after warm-up, against the targets: zero 5xx, drift
  * under 20 %, growth under 10 %. A leak shows as steady RSS growth.
+ *
+ * Latency on a shared machine also moves with everyone else's work, so each window also
+ * reports where the CPU went (from /proc): Latch's process, the PostgreSQL server's processes
+ * for the soak's database (on PostgreSQL), and the rest of the machine — all CPU used minus
+ * those and the load generator. Latch's CPU per operation is its own cost whatever else runs:
+ * if it stays flat while the p99 moves, the p99 moved with the machine, not with Latch.
  */
 export type SoakOptions = { durationS: number; ratePerSecond: number; concurrency: number; warmupS: number; windowS: number };
 
@@ -27,10 +35,14 @@ export type SoakReport = {
   noAnswer: number;
   wrongAnswers: string[];
   errorLogLines: number;
-  windows: Array<{ fromS: number; count: number; p99: number; signInP99: number; rssMb: number; machineLoad: number }>;
+  windows: Array<{ fromS: number; count: number; p99: number; signInP99: number; rssMb: number; machineLoad: number; latchCores: number; databaseCores: number; otherCores: number; cpuMsPerOp: number }>;
   p99DriftPercent: number;
+  /** not a target: the change in Latch's (and its database server's) CPU per operation */
+  cpuPerOpDriftPercent: number;
   rssGrowthPercent: number;
   rssMb: { afterWarmup: number; end: number; peak: number };
+  /** CPU seconds over the whole run (first to last sample), unrounded: a short run's windows round to 0.00 cores */
+  cpuSeconds: { latch: number; database: number };
   pass: { serverErrors: boolean; p99Drift: boolean; rssGrowth: boolean };
 };
 
@@ -56,13 +68,18 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void 
 
     const outcomes: Outcome[] = [];
     const rss: Array<{ at: number; mb: number; load: number }> = [];
+    const cpu: CpuSample[] = [];
     const started = Date.now();
     const sampleRss = () => {
       const mb = rssMb(child.pid);
       if (mb !== undefined) rss.push({ at: Date.now(), mb, load: os.loadavg()[0]! });
     };
+    const cpuSampler = await startCpuSampler(child.pid, db.env.DATABASE_URL, cpu);
     sampleRss();
-    const sampler = setInterval(sampleRss, Math.min(2000, options.windowS * 250));
+    const sampler = setInterval(() => {
+      sampleRss();
+      void cpuSampler.sample();
+    }, Math.min(2000, options.windowS * 250));
     const workload = createWorkload(fixture, { target: () => child.url, deviceIntervalSeconds: 5 });
     const load = runLoad(workload, { ratePerSecond: options.ratePerSecond, concurrency: options.concurrency, onOutcome: (o) => outcomes.push(o) });
     const progress = setInterval(() => {
@@ -74,16 +91,63 @@ export async function runSoak(options: SoakOptions, log: (line: string) => void 
     await load.stop();
     clearInterval(sampler);
     sampleRss();
+    await cpuSampler.sample();
+    await cpuSampler.close();
     const stopped = await child.stop('SIGTERM');
     if (stopped.code !== 0) log(`Latch exited with ${stopped.code ?? stopped.signal}`);
 
-    return summarise(options, db.env.DATABASE_URL ? 'postgres' : 'embedded', started, outcomes, rss, load.skipped, child.errorLines().length);
+    return summarise(options, db.env.DATABASE_URL ? 'postgres' : 'embedded', started, outcomes, rss, cpu, load.skipped, child.errorLines().length);
   } finally {
     await cleanupTestDatabases();
   }
 }
 
-function summarise(options: SoakOptions, database: SoakReport['database'], started: number, outcomes: Outcome[], rss: Array<{ at: number; mb: number; load: number }>, skippedTicks: number, errorLogLines: number): SoakReport {
+/** Running totals of CPU seconds since the soak began, taken together. */
+type CpuSample = { at: number; latchS: number; databaseS: number; ownS: number; machineS: number };
+
+/**
+ * Samples CPU use: Latch's process, the load generator (this process), the whole machine, and
+ * on PostgreSQL the server's processes for the soak's database (its backends and the shared
+ * helpers, as the bench counts them; backends that come and go are counted while they live).
+ */
+async function startCpuSampler(latchPid: number, databaseUrl: string | undefined, samples: CpuSample[]) {
+  const knex = databaseUrl ? knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 1 } }) : undefined;
+  const databasePids = knex ? postgresPidsOf(knex, () => [decodeURIComponent(new URL(databaseUrl!).pathname.slice(1))]) : async () => [];
+  // the database's processes count from now, not from when the server started
+  let snapshot: CpuSnapshot = snapshotCpu(await databasePids());
+  let databaseS = 0;
+  let sampling: Promise<void> | undefined;
+  const take = async () => {
+    const pids = await databasePids().catch(() => [...snapshot.keys()]);
+    databaseS += cpuSince(snapshot, pids);
+    snapshot = snapshotCpu(pids);
+    const latchS = cpuSeconds(latchPid);
+    if (latchS !== undefined) samples.push({ at: Date.now(), latchS, databaseS, ownS: ownCpuSeconds(), machineS: machineBusySeconds() });
+  };
+  const sample = () => (sampling ??= take().finally(() => (sampling = undefined)));
+  await sample();
+  return { sample, close: async () => knex?.destroy() };
+}
+
+/** CPU in cores over [from, to), from the samples nearest to its ends. */
+function cpuBetween(samples: CpuSample[], from: number, to: number, count: number) {
+  const at = (t: number) => samples.filter((s) => s.at <= t).at(-1) ?? samples[0];
+  const a = at(from);
+  const b = at(to);
+  const seconds = a && b ? (b.at - a.at) / 1000 : 0;
+  if (!a || !b || seconds <= 0) return { latchCores: Number.NaN, databaseCores: Number.NaN, otherCores: Number.NaN, cpuMsPerOp: Number.NaN };
+  const latch = b.latchS - a.latchS;
+  const database = b.databaseS - a.databaseS;
+  const other = Math.max(0, b.machineS - a.machineS - latch - database - (b.ownS - a.ownS));
+  return {
+    latchCores: round(latch / seconds, 2),
+    databaseCores: round(database / seconds, 2),
+    otherCores: round(other / seconds, 2),
+    cpuMsPerOp: count ? round(((latch + database) * 1000) / count, 2) : Number.NaN,
+  };
+}
+
+function summarise(options: SoakOptions, database: SoakReport['database'], started: number, outcomes: Outcome[], rss: Array<{ at: number; mb: number; load: number }>, cpu: CpuSample[], skippedTicks: number, errorLogLines: number): SoakReport {
   const byKind = Object.fromEntries(
     OP_KINDS.map((kind) => {
       const mine = outcomes.filter((o) => o.kind === kind);
@@ -111,12 +175,14 @@ function summarise(options: SoakOptions, database: SoakReport['database'], start
       signInP99: round(percentile(inWindow.filter((o) => o.kind === 'signIn').map((o) => o.ms), 99)),
       rssMb: round(median(rss.filter((s) => s.at >= from && s.at < to).map((s) => s.mb))),
       machineLoad: round(median(rss.filter((s) => s.at >= from && s.at < to).map((s) => s.load))),
+      ...cpuBetween(cpu, from, to, inWindow.length),
     });
   }
   const first = windows[0];
   const last = windows.at(-1);
   const p99DriftPercent = first && last ? round(((last.p99 - first.p99) / first.p99) * 100) : Number.NaN;
   const rssGrowthPercent = first && last ? round(((last.rssMb - first.rssMb) / first.rssMb) * 100) : Number.NaN;
+  const cpuPerOpDriftPercent = first && last ? round(((last.cpuMsPerOp - first.cpuMsPerOp) / first.cpuMsPerOp) * 100) : Number.NaN;
   const serverErrors = outcomes.filter((o) => o.status >= 500).length;
   const noAnswer = outcomes.filter((o) => o.status === 0).length;
   const wrongAnswers = [...new Set(outcomes.filter((o) => o.status > 0 && o.status < 500 && o.problem).map((o) => `${o.kind}: ${o.status} ${o.problem}`))];
@@ -132,8 +198,10 @@ function summarise(options: SoakOptions, database: SoakReport['database'], start
     errorLogLines,
     windows,
     p99DriftPercent,
+    cpuPerOpDriftPercent,
     rssGrowthPercent,
     rssMb: { afterWarmup: first?.rssMb ?? Number.NaN, end: round(rss.at(-1)?.mb ?? Number.NaN), peak: round(Math.max(...rss.map((s) => s.mb))) },
+    cpuSeconds: { latch: (cpu.at(-1)?.latchS ?? 0) - (cpu[0]?.latchS ?? 0), database: (cpu.at(-1)?.databaseS ?? 0) - (cpu[0]?.databaseS ?? 0) },
     pass: {
       serverErrors: serverErrors + noAnswer === TARGETS.serverErrors && errorLogLines === 0,
       p99Drift: p99DriftPercent < TARGETS.p99DriftPercent,
@@ -156,8 +224,12 @@ export function formatReport(r: SoakReport): string {
     `windows of ${r.options.windowS} s after ${r.options.warmupS} s of warm-up (p99 of single requests; sign-ins are whole flows):`,
     ...r.windows.map((w) => `  from ${String(w.fromS).padStart(5)} s: ${String(w.count).padStart(6)} ops, p99 ${String(w.p99).padStart(7)} ms, sign-in p99 ${String(w.signInP99).padStart(7)} ms, RSS ${w.rssMb} MiB, machine load ${w.machineLoad}`),
     '',
+    `CPU per window, in cores: Latch${r.database === 'postgres' ? ' + PostgreSQL' : ''}, and the rest of the machine (all of it but Latch${r.database === 'postgres' ? ', PostgreSQL' : ''} and the load generator):`,
+    ...r.windows.map((w) => `  from ${String(w.fromS).padStart(5)} s: Latch ${w.latchCores.toFixed(2)}${r.database === 'postgres' ? ` + PostgreSQL ${w.databaseCores.toFixed(2)}` : ''} (${w.cpuMsPerOp} ms per operation), other work ${w.otherCores.toFixed(2)}`),
+    '',
     `5xx / no answer: ${r.serverErrors} / ${r.noAnswer}; error lines in Latch's log: ${r.errorLogLines}   target 0          ${r.pass.serverErrors ? 'PASS' : 'FAIL'}`,
     `p99 drift, first to last window: ${r.p99DriftPercent} %   target < ${TARGETS.p99DriftPercent} %   ${r.pass.p99Drift ? 'PASS' : 'FAIL'}`,
+    `  CPU per operation, first to last window: ${r.windows[0]?.cpuMsPerOp} → ${r.windows.at(-1)?.cpuMsPerOp} ms (${r.cpuPerOpDriftPercent} %); other work ${r.windows[0]?.otherCores.toFixed(2)} → ${r.windows.at(-1)?.otherCores.toFixed(2)} cores`,
     `RSS growth after warm-up: ${r.rssGrowthPercent} % (${r.rssMb.afterWarmup} → ${r.rssMb.end} MiB, peak ${r.rssMb.peak})   target < ${TARGETS.rssGrowthPercent} %   ${r.pass.rssGrowth ? 'PASS' : 'FAIL'}`,
   ];
   if (r.wrongAnswers.length) lines.push('', 'wrong answers (4xx or inactive tokens where none were expected):', ...r.wrongAnswers.slice(0, 20).map((w) => `  ${w}`));

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { deleteBatch } from '../db/delete-batch.js';
 
 export type AccountRow = {
   id: string;
@@ -95,8 +96,10 @@ export function createAccountQueries(knex: Knex) {
       return db<EmailTokenRow>('email_tokens').where({ token_hash: tokenHash, purpose }).whereNull('used_at').andWhere('expires_at', '>', new Date()).first();
     },
 
-    async deleteExpiredEmailTokens(db: Knex = knex) {
-      return db('email_tokens').where('expires_at', '<', new Date(Date.now() - 86400_000)).delete();
+    /** For the prune job: one batch of tokens expired more than a day ago. */
+    async deleteExpiredEmailTokensBatch(limit: number) {
+      const before = new Date(Date.now() - 86400_000);
+      return deleteBatch(knex, 'email_tokens', (q) => q.where('expires_at', '<', before), limit);
     },
   };
 }

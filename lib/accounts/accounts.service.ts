@@ -5,6 +5,7 @@ import { LatchError } from '../http/errors.js';
 import type { MailService } from '../mail/mail.service.js';
 import type { OidcPayloadQueries } from '../oidc/oidc-payloads.queries.js';
 import type { ThrottleService } from '../throttling/throttle.service.js';
+import { newAccountId } from './account-ids.js';
 import type { AccountQueries, AccountRow, EmailTokenRow } from './accounts.queries.js';
 import { hashPassword, passwordNeedsRehash, passwordProblem, PASSWORD_PROBLEM_MESSAGES, verifyPassword } from './passwords.js';
 
@@ -141,7 +142,7 @@ export function createAccountService(deps: {
         const existing = await queries.findByEmail(normalizeEmail(email), trx);
         if (existing) return { row: existing, created: false };
         const row = {
-          id: crypto.randomUUID(),
+          id: newAccountId(),
           email,
           email_normalized: normalizeEmail(email),
           name,
@@ -172,7 +173,7 @@ export function createAccountService(deps: {
       const row = await knex.transaction(async (trx) => {
         await queries.lockForSignUp(trx);
         if (await queries.findByEmail(normalizeEmail(email), trx)) return undefined;
-        const id = crypto.randomUUID();
+        const id = newAccountId();
         await queries.insert({ id, email, email_normalized: normalizeEmail(email), name, password_hash: null, email_verified: input.emailVerified, is_admin: !(await queries.anyExists(trx)) }, trx);
         await then(trx, id);
         return (await queries.findById(id, trx))!;

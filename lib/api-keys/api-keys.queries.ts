@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { deleteBatch } from '../db/delete-batch.js';
 
 export type ApiKeyRow = {
   id: string;
@@ -26,7 +27,6 @@ export type ApiKeyOwner = { accountId: string } | { orgId: string };
 export type ApiKeyLookupRow = ApiKeyRow & { owner_disabled: boolean | null };
 
 const HMAC_KEY_USE = 'api-key-hmac';
-const STALE_BATCH_SIZE = 500;
 
 export type ApiKeyQueries = ReturnType<typeof createApiKeyQueries>;
 
@@ -92,13 +92,9 @@ export function createApiKeyQueries(knex: Knex) {
         .update({ last_used_at: now });
     },
 
-    /** Deletes, in one small batch, keys revoked or expired before `before`. */
-    async deleteStaleBatch(before: Date) {
-      const ids = knex('api_keys')
-        .select('id')
-        .where((q) => q.where('revoked_at', '<', before).orWhere('expires_at', '<', before))
-        .limit(STALE_BATCH_SIZE);
-      return table().whereIn('id', ids).delete();
+    /** Deletes one batch of keys revoked or expired before `before`. */
+    async deleteStaleBatch(before: Date, limit: number) {
+      return deleteBatch(knex, 'api_keys', (q) => q.where((w) => w.where('revoked_at', '<', before).orWhere('expires_at', '<', before)), limit);
     },
 
     // The server's HMAC key lives with the other key material in `keys`, sealed like them.

@@ -368,9 +368,9 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
       };
     },
 
-    /** For the prune job: keys revoked or expired more than 30 days ago. */
-    async deleteStale() {
-      return queries.deleteStaleBatch(new Date(Date.now() - KEEP_DEAD_KEYS_SECONDS * 1000));
+    /** For the prune job: one batch of keys revoked or expired more than 30 days ago. */
+    async deleteStaleBatch(limit: number) {
+      return queries.deleteStaleBatch(new Date(Date.now() - KEEP_DEAD_KEYS_SECONDS * 1000), limit);
     },
   };
 

@@ -50,7 +50,9 @@ export function createApiAuthenticator(deps: {
     if (token.split('.').length !== 3) return undefined;
     const verified = await deps.verifyAccessToken(token);
     if (!verified) throw new LatchError('invalid_token', 'the access token is invalid or expired', 401);
-    const account = await accounts.findById(verified.sub);
+    // a client acting for itself has its own client_id as sub: it is never an account's token
+    const ownToken = verified.clientId !== undefined && verified.sub === verified.clientId;
+    const account = ownToken ? undefined : await accounts.findById(verified.sub);
     if (account?.disabled) throw new LatchError('invalid_token', 'the access token is invalid or expired', 401);
     return {
       sub: verified.sub,

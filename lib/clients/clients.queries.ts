@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/change-feed.js';
+import { createReadCache } from '../db/read-cache.js';
 
 // 'system': Latch's own first-party clients (the account pages)
 export type ClientSource = 'admin' | 'dynamic' | 'system';
@@ -14,11 +16,23 @@ export type ClientRow = {
 
 export type ClientQueries = ReturnType<typeof createClientQueries>;
 
-export function createClientQueries(knex: Knex) {
+/**
+ * Every write of a client's metadata or existence goes through the change feed, so the
+ * metadata cache of every instance forgets it; `last_used_at` is not cached and its writes
+ * announce nothing.
+ */
+export function createClientQueries(knex: Knex, changes: ChangeFeed) {
   const table = () => knex<ClientRow>('clients');
+  const metadataCache = createReadCache<Record<string, unknown>>(changes, 'clients');
+  const changed = (clientId: string) => () => [clientId];
   return {
     async find(clientId: string): Promise<ClientRow | undefined> {
       return table().where({ client_id: clientId }).first();
+    },
+
+    /** A client's metadata, from memory when this instance has read it since it last changed (oidc-provider's look-up on every request). */
+    async findMetadata(clientId: string): Promise<Record<string, unknown> | undefined> {
+      return metadataCache.get(clientId, async () => (await table().select('metadata').where({ client_id: clientId }).first())?.metadata);
     },
 
     /** Clients registered or created by admins; Latch's own first-party clients are not listed. */
@@ -28,18 +42,24 @@ export function createClientQueries(knex: Knex) {
 
     /** Inserts, or replaces the metadata of an existing client keeping its source. */
     async upsert(clientId: string, metadata: Record<string, unknown>, source: ClientSource) {
-      await knex('clients')
-        .insert({ client_id: clientId, metadata: JSON.stringify(metadata), source })
-        .onConflict('client_id')
-        .merge({ metadata: JSON.stringify(metadata), updated_at: new Date() });
+      await changes.write('clients', changed(clientId), async (trx) => {
+        await trx('clients')
+          .insert({ client_id: clientId, metadata: JSON.stringify(metadata), source })
+          .onConflict('client_id')
+          .merge({ metadata: JSON.stringify(metadata), updated_at: new Date() });
+      });
     },
 
     async insert(clientId: string, metadata: Record<string, unknown>, source: ClientSource) {
-      await knex('clients').insert({ client_id: clientId, metadata: JSON.stringify(metadata), source });
+      await changes.write('clients', changed(clientId), async (trx) => {
+        await trx('clients').insert({ client_id: clientId, metadata: JSON.stringify(metadata), source });
+      });
     },
 
     async updateMetadata(clientId: string, metadata: Record<string, unknown>): Promise<boolean> {
-      const n = await table().where({ client_id: clientId }).update({ metadata: JSON.stringify(metadata) as never, updated_at: new Date() });
+      const n = await changes.write('clients', changed(clientId), (trx) =>
+        trx<ClientRow>('clients').where({ client_id: clientId }).update({ metadata: JSON.stringify(metadata) as never, updated_at: new Date() }),
+      );
       return n === 1;
     },
 
@@ -59,7 +79,7 @@ export function createClientQueries(knex: Knex) {
      * registered) since `before`, each with its grants and tokens. Returns their ids.
      */
     async deleteIdleDynamic(before: Date, limit: number): Promise<string[]> {
-      return knex.transaction(async (trx) => {
+      return changes.write('clients', (ids) => ids, async (trx) => {
         const idle = trx('clients')
           .select('client_id')
           .where({ source: 'dynamic' })
@@ -76,7 +96,7 @@ export function createClientQueries(knex: Knex) {
 
     /** Deletes the client and, in the same transaction, every grant, token and code it holds. */
     async delete(clientId: string): Promise<boolean> {
-      return knex.transaction(async (trx) => {
+      return changes.write('clients', changed(clientId), async (trx) => {
         const n = await trx('clients').where({ client_id: clientId }).delete();
         if (n === 1) await trx('oidc_payloads').where({ client_id: clientId }).delete();
         return n === 1;

@@ -198,6 +198,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
 
   return {
     production,
+    /** NODE_ENV=development: templates are read again on every render (lib/views/renderer.ts) */
+    development: e.NODE_ENV === 'development',
     port: e.PORT,
     host: e.HOST,
     issuer,

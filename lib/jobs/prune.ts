@@ -1,35 +1,48 @@
 import type { Logger } from '../log.js';
-import type { OidcPayloadQueries } from '../oidc/oidc-payloads.queries.js';
 import { createIntervalJob } from './interval-job.js';
 
 /**
- * Deletes expired oidc-provider rows in small batches, each its own short statement with
- * SKIP LOCKED, so the tables are never locked for long and instances never wait on each other.
+ * Deletes expired rows (SECURITY.md G.44): for each kind — oidc-provider's tokens, codes and
+ * sessions, throttling counters, e-mail tokens, MFA and upstream leftovers, dead API keys —
+ * batch after batch of at most PRUNE_BATCH_SIZE rows until a batch comes back short. Each batch
+ * is its own short statement that locks only its rows and skips those others hold
+ * (lib/db/delete-batch.ts), so no table is ever locked against readers or writers and
+ * instances pruning at the same time never wait on each other.
  */
-const BATCH_SIZE = 500;
+export const PRUNE_BATCH_SIZE = 500;
+/** a run stops after this many batches of one kind; the next run goes on */
 const MAX_BATCHES_PER_RUN = 200;
+
+/** One kind of expired row: deletes a batch of at most `limit` and says how many went. */
+export type PruneTask = { name: string; deleteBatch: (limit: number) => Promise<number> };
 
 export type PruneJob = ReturnType<typeof createPruneJob>;
 
-export function createPruneJob(deps: { payloads: OidcPayloadQueries; log: Logger; intervalSeconds: number; extraTasks?: Array<() => Promise<unknown>> }) {
-  async function runOnce(onProgress?: (deleted: number) => void): Promise<number> {
+export function createPruneJob(deps: { tasks: PruneTask[]; log: Logger; intervalSeconds: number; extraTasks?: Array<() => Promise<unknown>> }) {
+  async function drain(task: PruneTask): Promise<number> {
     let total = 0;
     for (let i = 0; i < MAX_BATCHES_PER_RUN; i += 1) {
-      const deleted = await deps.payloads.deleteExpiredBatch(BATCH_SIZE);
+      const deleted = await task.deleteBatch(PRUNE_BATCH_SIZE);
       total += deleted;
-      onProgress?.(total);
-      if (deleted < BATCH_SIZE) break;
+      if (deleted < PRUNE_BATCH_SIZE) break;
       await new Promise((resolve) => setImmediate(resolve));
     }
-    // expired throttling counters and e-mail tokens: small tables, one statement each
+    return total;
+  }
+
+  /** One run over every kind; returns how many rows went. */
+  async function runOnce(): Promise<number> {
+    let total = 0;
+    for (const task of deps.tasks) total += await drain(task);
+    // clean-ups that batch themselves (idle dynamic clients, each audited)
     for (const task of deps.extraTasks ?? []) await task();
     return total;
   }
 
   const job = createIntervalJob(() => runOnce(), {
     intervalMs: deps.intervalSeconds * 1000,
-    onResult: (n) => {
-      if (n) deps.log.info({ deleted: n }, 'pruned expired rows');
+    onResult: (n, ms) => {
+      if (n) deps.log.info({ deleted: n, ms }, 'pruned expired rows');
     },
     onError: (err) => deps.log.warn({ err }, 'prune run failed; will retry'),
   });

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { deleteBatch } from '../db/delete-batch.js';
 
 /** The only module that talks to the database about second factors. */
 
@@ -110,8 +111,9 @@ export function createMfaQueries(knex: Knex) {
       return db('mfa_totp_factors').where({ account_id: accountId }).delete();
     },
 
-    async deleteStalePendingTotp(olderThan: Date, db: Knex = knex) {
-      return db('mfa_totp_factors').where({ confirmed: false }).andWhere('created_at', '<', olderThan).delete();
+    /** For the prune job: one batch of enrolments never confirmed and begun before `olderThan`. */
+    async deleteStalePendingTotpBatch(olderThan: Date, limit: number) {
+      return deleteBatch(knex, 'mfa_totp_factors', (q) => q.where({ confirmed: false }).andWhere('created_at', '<', olderThan), limit);
     },
 
     // ---- passkeys (WebAuthn)
@@ -226,12 +228,16 @@ export function createMfaQueries(knex: Knex) {
 
     // ---- housekeeping
 
-    async deleteExpired(now = new Date(), db: Knex = knex) {
-      const [challenges, pending] = await Promise.all([
-        db('webauthn_challenges').where('expires_at', '<', now).delete(),
-        db('mfa_pending_sign_ins').where('expires_at', '<', now).delete(),
-      ]);
-      return challenges + pending;
+    /** For the prune job: one batch of expired WebAuthn challenges. */
+    async deleteExpiredChallengesBatch(limit: number) {
+      const now = new Date();
+      return deleteBatch(knex, 'webauthn_challenges', (q) => q.where('expires_at', '<', now), limit);
+    },
+
+    /** For the prune job: one batch of sign-ins whose second factor never came. */
+    async deleteExpiredPendingSignInsBatch(limit: number) {
+      const now = new Date();
+      return deleteBatch(knex, 'mfa_pending_sign_ins', (q) => q.where('expires_at', '<', now), limit);
     },
   };
 }

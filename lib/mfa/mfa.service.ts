@@ -364,10 +364,14 @@ export function createMfaService(deps: {
       });
     },
 
-    /** Housekeeping for the prune job: expired challenges, pending sign-ins and enrolments. */
-    async deleteExpired() {
-      const stale = new Date(Date.now() - TOTP.pendingEnrolmentSeconds * 1000 * 4);
-      return (await queries.deleteExpired()) + (await queries.deleteStalePendingTotp(stale));
-    },
+    /** Housekeeping for the prune job, one batch of each: expired challenges, pending sign-ins and enrolments. */
+    pruneTasks: [
+      { name: 'webauthn_challenges', deleteBatch: (limit: number) => queries.deleteExpiredChallengesBatch(limit) },
+      { name: 'mfa_pending_sign_ins', deleteBatch: (limit: number) => queries.deleteExpiredPendingSignInsBatch(limit) },
+      {
+        name: 'mfa_totp_factors',
+        deleteBatch: (limit: number) => queries.deleteStalePendingTotpBatch(new Date(Date.now() - TOTP.pendingEnrolmentSeconds * 1000 * 4), limit),
+      },
+    ],
   };
 }

@@ -1,8 +1,9 @@
 import { errors } from 'oidc-provider';
+import { hasSubjectIdForm } from '../accounts/account-ids.js';
 
 /**
  * Latch's rules for client metadata, on top of oidc-provider's own validation
- * (SECURITY.md C.20 and C.21). Runs for every client, registered or admin-created.
+ * (SECURITY.md A.11, C.20 and C.21). Runs for every client, registered or admin-created.
  */
 export const POLICY_TRIGGER_PROPERTY = 'software_id';
 
@@ -32,6 +33,12 @@ function checkRedirectUri(value: unknown, label: string, applicationType: string
 }
 
 export function enforceClientPolicy(metadata: Record<string, unknown>, staticScopes: readonly string[] = []): void {
+  // A client's own tokens carry its client_id as `sub`; in the form of an account id it could
+  // be taken for a person (lib/accounts/account-ids.ts). Checked whenever a client is loaded
+  // too, so a row written past the services (an import, a hand edit) cannot be used either.
+  if (typeof metadata.client_id === 'string' && hasSubjectIdForm(metadata.client_id)) {
+    throw new errors.InvalidClientMetadata('client_id must not have the form of an account id (a UUID)');
+  }
   // `scope` limits only the OpenID scopes a client may ask for (resource scopes are the
   // resource's business). MCP clients register with their resource's scopes ("mcp:tools"),
   // which oidc-provider would refuse as unknown; they are dropped instead, as RFC 7591 §3.2.1

@@ -1,4 +1,6 @@
+import DataLoader from 'dataloader';
 import type { Knex } from 'knex';
+import { deleteBatch } from '../db/delete-batch.js';
 
 export type PayloadRow = {
   model: string;
@@ -17,9 +19,31 @@ export type OidcPayloadQueries = ReturnType<typeof createOidcPayloadQueries>;
 
 const notExpired = (q: Knex.QueryBuilder) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date());
 
+type LiveRow = Pick<PayloadRow, 'payload' | 'consumed_at'>;
+type RowKey = { model: string; id: string };
+
 export function createOidcPayloadQueries(knex: Knex) {
   const table = () => knex<PayloadRow>('oidc_payloads');
   const live = ['payload', 'consumed_at'];
+
+  /**
+   * Look-ups by (model, id) made in the same tick go to the database as one statement:
+   * oidc-provider looks a token up as an access token, client-credentials token and refresh
+   * token at once when introspecting or revoking without a hint, and concurrent requests'
+   * look-ups join too. Batching only: nothing is cached, each look-up reads the database.
+   */
+  const byKey = new DataLoader<RowKey, LiveRow | undefined>(
+    async (keys) => {
+      const rows = await table()
+        .select<Array<LiveRow & RowKey>>('model', 'id', ...live)
+        .whereIn('model', [...new Set(keys.map((k) => k.model))])
+        .whereIn('id', [...new Set(keys.map((k) => k.id))])
+        .andWhere(notExpired);
+      const found = new Map(rows.map((row) => [`${row.model}\u0000${row.id}`, { payload: row.payload, consumed_at: row.consumed_at }]));
+      return keys.map((k) => found.get(`${k.model}\u0000${k.id}`));
+    },
+    { cache: false, maxBatchSize: 100 },
+  );
 
   return {
     async upsert(row: Omit<PayloadRow, 'consumed_at'>) {
@@ -29,8 +53,8 @@ export function createOidcPayloadQueries(knex: Knex) {
         .merge(['payload', 'grant_id', 'client_id', 'account_id', 'user_code', 'uid', 'expires_at']);
     },
 
-    async find(model: string, id: string) {
-      return table().select<Pick<PayloadRow, 'payload' | 'consumed_at'>>(live).where({ model, id }).andWhere(notExpired).first();
+    async find(model: string, id: string): Promise<LiveRow | undefined> {
+      return byKey.load({ model, id });
     },
 
     async findByUid(model: string, uid: string) {
@@ -84,12 +108,7 @@ export function createOidcPayloadQueries(knex: Knex) {
 
     /** Deletes up to `batchSize` expired rows; returns how many went. Short statements, no table lock. */
     async deleteExpiredBatch(batchSize: number): Promise<number> {
-      const result = await knex.raw(
-        `DELETE FROM oidc_payloads WHERE ctid IN (
-           SELECT ctid FROM oidc_payloads WHERE expires_at < ? LIMIT ? FOR UPDATE SKIP LOCKED)`,
-        [new Date(), batchSize],
-      );
-      return result.rowCount ?? result.affectedRows ?? 0;
+      return deleteBatch(knex, 'oidc_payloads', (q) => q.where('expires_at', '<', new Date()), batchSize);
     },
   };
 }

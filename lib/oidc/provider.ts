@@ -9,6 +9,7 @@ import type { ThrottleService } from '../throttling/throttle.service.js';
 import { answerDatabaseOutages } from './database-outage.js';
 import { limitDeviceCodeEntry, limitDeviceCodePolling } from './device-code-throttle.js';
 import { saveNewDeviceFormSessions } from './device-form-session.js';
+import { answerDisallowedGrantsAsUnauthorizedClient } from './unauthorized-client.js';
 import { createPages } from './pages.js';
 import { clientIdMetadataDocumentFeature, createOutboundFetch, FETCH_BODY_LIMITS } from './client-metadata-documents.js';
 
@@ -218,6 +219,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   saveNewDeviceFormSessions(provider, ttl.session);
   limitDeviceCodeEntry(provider, deps.throttle, renderer);
   limitDeviceCodePolling(provider, deps.throttle, config.devicePollIntervalSeconds);
+  answerDisallowedGrantsAsUnauthorizedClient(provider);
   return provider;
 }
 

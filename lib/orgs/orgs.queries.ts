@@ -121,6 +121,25 @@ export function createOrgQueries(knex: Knex) {
       return n === 1;
     },
 
+    /**
+     * In one statement, what a token's organization is chosen from: the organization the
+     * person picked when consenting to this client, their active organization, and their role
+     * in each (null where they are no longer a member). Undefined for an unknown account.
+     */
+    async tokenOrgCandidates(accountId: string, clientId: string | undefined) {
+      const role = (orgColumn: string) =>
+        knex('memberships as m').select('m.role').where('m.account_id', accountId).andWhere('m.org_id', knex.ref(orgColumn)).limit(1);
+      return knex('accounts as a')
+        .leftJoin('consents as c', (join) => join.on('c.account_id', 'a.id').andOn('c.client_id', knex.raw('?', [clientId ?? null])))
+        .where('a.id', accountId)
+        .first<{ chosen: string | null; chosen_role: Role | null; active: string | null; active_role: Role | null } | undefined>(
+          'c.org_id as chosen',
+          role('c.org_id').as('chosen_role'),
+          'a.active_org_id as active',
+          role('a.active_org_id').as('active_role'),
+        );
+    },
+
     async activeOrgOf(accountId: string, db: Knex = knex): Promise<string | null> {
       const row = await db('accounts').where({ id: accountId }).first('active_org_id');
       return row?.active_org_id ?? null;

@@ -234,18 +234,16 @@ export function createOrgService(deps: { knex: Knex; queries: OrgQueries; accoun
      * person still belongs to it, else their active organization.
      */
     async orgForToken(accountId: string, clientId: string | undefined): Promise<{ orgId: string; role: Role } | undefined> {
-      const chosen = clientId ? await knex('consents').where({ account_id: accountId, client_id: clientId }).first('org_id') : undefined;
-      let active = await queries.activeOrgOf(accountId);
-      if (!active) {
-        await this.ensurePersonalOrganization(accountId);
-        active = await queries.activeOrgOf(accountId);
-      }
-      for (const orgId of [chosen?.org_id as string | null | undefined, active]) {
-        if (!orgId) continue;
-        const membership = await queries.membership(orgId, accountId);
-        if (membership) return { orgId, role: membership.role };
-      }
-      return undefined;
+      const found = await queries.tokenOrgCandidates(accountId, clientId);
+      if (!found) return undefined;
+      if (found.chosen && found.chosen_role) return { orgId: found.chosen, role: found.chosen_role };
+      if (found.active && found.active_role) return { orgId: found.active, role: found.active_role };
+      if (found.active) return undefined;
+      // no active organization yet (an account from before organizations): give it its own
+      await this.ensurePersonalOrganization(accountId);
+      const active = await queries.activeOrgOf(accountId);
+      const membership = active ? await queries.membership(active, accountId) : undefined;
+      return active && membership ? { orgId: active, role: membership.role } : undefined;
     },
 
     /** Organizations an account alone owns that still have other members: to hand over before deletion. */

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { deleteBatch } from '../db/delete-batch.js';
 import { knexRateLimitClient } from './rate-limit.store.js';
 
 /**
@@ -148,8 +149,10 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
       }
     },
 
-    async deleteExpired() {
-      return knex('rate_limits').where('expire', '<', Date.now() - 3600_000).delete();
+    /** For the prune job: one batch of counters that ran out more than an hour ago. */
+    async deleteExpiredBatch(limit: number) {
+      const before = Date.now() - 3600_000;
+      return deleteBatch(knex, 'rate_limits', (q) => q.where('expire', '<', before), limit);
     },
   };
 }

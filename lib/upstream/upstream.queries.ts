@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { deleteBatch } from '../db/delete-batch.js';
 
 export type UpstreamProviderRow = { id: string; name: string; issuer: string; client_id: string; client_secret_sealed: string; scope: string; created_at: Date };
 export type UpstreamIdentityRow = { provider_id: string; subject: string; account_id: string; email: string | null; created_at: Date; last_used_at: Date | null };
@@ -78,6 +79,10 @@ export function createUpstreamQueries(knex: Knex) {
     async deleteSignIn(id: string, db: Knex = knex) {
       await db('upstream_sign_ins').where({ id }).delete();
     },
-    deleteExpiredSignIns: (db: Knex = knex) => db('upstream_sign_ins').where('expires_at', '<', new Date()).delete(),
+    /** For the prune job: one batch of upstream sign-ins that were never finished. */
+    deleteExpiredSignInsBatch: (limit: number) => {
+      const now = new Date();
+      return deleteBatch(knex, 'upstream_sign_ins', (q) => q.where('expires_at', '<', now), limit);
+    },
   };
 }

@@ -273,6 +273,6 @@ export function createUpstreamService(deps: {
       log.info({ audit: 'upstream.unlinked', provider: providerId, accountId }, 'upstream identity unlinked');
     },
 
-    deleteExpired: () => queries.deleteExpiredSignIns(),
+    deleteExpiredBatch: (limit: number) => queries.deleteExpiredSignInsBatch(limit),
   };
 }

@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { createAdapterFactory } from '../../adapters/knex-adapter.js';
 import { createClientQueries } from '../../lib/clients/clients.queries.js';
+import { createChangeFeed } from '../../lib/db/change-feed.js';
 import { migrateLatest, openDatabase, type Database } from '../../lib/db/database.js';
+import { createLogger } from '../../lib/log.js';
 import { createOidcPayloadQueries } from '../../lib/oidc/oidc-payloads.queries.js';
 import { loadConfig } from '../../lib/config/config.js';
 import { createTestDatabase } from '../support/database.js';
@@ -15,7 +17,8 @@ describe('Knex adapter contract', () => {
     const testDb = await createTestDatabase();
     db = await openDatabase(loadConfig({ ...testDb.env }).database);
     await migrateLatest(db.knex);
-    adapterFor = createAdapterFactory({ payloads: createOidcPayloadQueries(db.knex), clients: createClientQueries(db.knex) });
+    const changes = createChangeFeed({ knex: db.knex, kind: db.kind, url: testDb.env.DATABASE_URL, log: createLogger('silent') });
+    adapterFor = createAdapterFactory({ payloads: createOidcPayloadQueries(db.knex), clients: createClientQueries(db.knex, changes) });
   });
   after(() => db.close());
 

@@ -38,11 +38,20 @@ describe('audit log', function () {
     const [latest] = await latch.container.audit.list({ limit: 1 });
     return latest?.id ?? '0';
   }
-  /** Runs the action and returns the one event of `type` it wrote. */
+  /**
+   * Runs the action and returns the one event of `type` it wrote. Events raised by
+   * oidc-provider (registration, update, deletion) are recorded from its event emitter, which
+   * cannot wait for the insert, so the row may land just after the response: wait for it.
+   */
   async function oneEvent(type: string, action: () => Promise<unknown>): Promise<AuditEntry> {
     const before = await mark();
     await action().catch(() => undefined);
-    const events = (await eventsSince(before)).filter((e) => e.type === type);
+    const deadline = Date.now() + 3_000;
+    let events = (await eventsSince(before)).filter((e) => e.type === type);
+    while (!events.length && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      events = (await eventsSince(before)).filter((e) => e.type === type);
+    }
     expect(events, `events of type ${type}`).to.have.length(1);
     return events[0]!;
   }

@@ -77,8 +77,9 @@ describe('client_credentials, introspection and revocation', () => {
     const other = await latch.container.clients.create({ name: 'Web', grantTypes: ['authorization_code'], redirectUris: ['https://app.example.com/cb'] });
     const res = await request(latch.url).post('/token').auth(other.clientId, other.clientSecret!).type('form').send({ grant_type: 'client_credentials' });
     expect(res.status).to.equal(400);
-    expect(res.body.error).to.equal('invalid_request');
-    expect(res.body.error_description).to.equal('requested grant type is not allowed for this client');
+    // RFC 6749 §5.2: a grant type outside the client's allow-list is unauthorized_client
+    expect(res.body.error).to.equal('unauthorized_client');
+    expect(res.body).not.to.have.property('access_token');
   });
 
   it('refuses a wrong client secret with invalid_client', async () => {

@@ -1,0 +1,47 @@
+import { LRUCache } from 'lru-cache';
+import type { ChangeFeed, ChangeTopic } from './change-feed.js';
+
+/**
+ * Rows read on nearly every request and rarely written, kept in memory and forgotten when the
+ * change feed says they changed — on this instance or any other. Only rows that exist are
+ * kept (an unknown id always asks the database), values are frozen so no caller can alter
+ * what the next one reads, and every entry also expires after `ttlMs` as a bound for changes
+ * made outside Latch (a hand-written UPDATE announces nothing).
+ *
+ * A read that was in flight when a change arrived is returned but not kept: it may have read
+ * the row from before the change.
+ */
+export type ReadCache<V> = { get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> };
+
+export const READ_CACHE_TTL_MS = 60_000;
+const READ_CACHE_MAX = 10_000;
+
+export function createReadCache<V extends object>(feed: ChangeFeed, topic: ChangeTopic, opts: { ttlMs?: number; max?: number } = {}): ReadCache<V> {
+  const entries = new LRUCache<string, V>({ max: opts.max ?? READ_CACHE_MAX, ttl: opts.ttlMs ?? READ_CACHE_TTL_MS });
+  let generation = 0;
+  feed.subscribe(topic, (key) => {
+    generation++;
+    if (key === undefined) entries.clear();
+    else entries.delete(key);
+  });
+
+  return {
+    async get(key, load) {
+      if (!feed.live) return load();
+      const hit = entries.get(key);
+      if (hit) return hit;
+      const startedAt = generation;
+      const value = await load();
+      if (value !== undefined && startedAt === generation && feed.live) entries.set(key, deepFreeze(value));
+      return value;
+    },
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
