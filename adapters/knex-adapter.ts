@@ -1,12 +1,15 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ClientQueries } from '../lib/clients/clients.queries.js';
 import type { OidcPayloadQueries, PayloadRow } from '../lib/oidc/oidc-payloads.queries.js';
+import type { PayloadWriteBatch } from '../lib/oidc/payload-write-batch.js';
 
 /**
  * oidc-provider's storage adapter: a thin translation from its model calls to named queries.
  * Clients go to their own table; every other model to oidc_payloads keyed by (model, id).
  */
 export type AdapterQueries = { payloads: OidcPayloadQueries; clients: ClientQueries };
+/** the write batch of the protocol request in progress (payload-write-batch.ts), if any */
+export type CurrentBatch = () => PayloadWriteBatch | undefined;
 
 // PostgreSQL text and jsonb cannot hold U+0000, so no stored id or payload contains one: a
 // lookup with it finds nothing, and a request that would store it is refused as malformed.
@@ -60,11 +63,12 @@ class PayloadAdapter implements Adapter {
   constructor(
     private readonly model: string,
     private readonly payloads: OidcPayloadQueries,
+    private readonly currentBatch: CurrentBatch,
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
     refuseNul(payload);
-    await this.payloads.upsert({
+    const row = {
       model: this.model,
       id,
       payload: payload as Record<string, unknown>,
@@ -74,19 +78,32 @@ class PayloadAdapter implements Adapter {
       user_code: payload.userCode ?? null,
       uid: payload.uid ?? null,
       expires_at: expiresIn ? new Date(Date.now() + expiresIn * 1000) : null,
-    });
+    };
+    const batch = this.currentBatch();
+    if (batch) batch.upsert(row);
+    else await this.payloads.upsert(row);
   }
 
   async find(id: string) {
-    return hasNul(id) ? undefined : toPayload(await this.payloads.find(this.model, id));
+    if (hasNul(id)) return undefined;
+    const batch = this.currentBatch();
+    const pending = batch?.state(this.model, id);
+    if (pending === 'deleted') return undefined;
+    // a row this request wrote is read back from the database, as written (consumed_at and all)
+    if (pending === 'written') await batch!.send();
+    return toPayload(await this.payloads.find(this.model, id));
   }
 
   async findByUid(uid: string) {
-    return hasNul(uid) ? undefined : toPayload(await this.payloads.findByUid(this.model, uid));
+    if (hasNul(uid)) return undefined;
+    await this.currentBatch()?.send();
+    return toPayload(await this.payloads.findByUid(this.model, uid));
   }
 
   async findByUserCode(userCode: string) {
-    return hasNul(userCode) ? undefined : toPayload(await this.payloads.findByUserCode(this.model, userCode));
+    if (hasNul(userCode)) return undefined;
+    await this.currentBatch()?.send();
+    return toPayload(await this.payloads.findByUserCode(this.model, userCode));
   }
 
   /**
@@ -95,6 +112,7 @@ class PayloadAdapter implements Adapter {
    * treated as a replay: the grant is revoked and the request refused.
    */
   async consume(id: string) {
+    await this.currentBatch()?.send();
     if (await this.payloads.consume(this.model, id)) return;
     const grantId = await this.payloads.grantIdOf(this.model, id);
     if (grantId) await this.payloads.revokeByGrantId(grantId);
@@ -102,15 +120,18 @@ class PayloadAdapter implements Adapter {
   }
 
   async destroy(id: string) {
-    await this.payloads.destroy(this.model, id);
+    const batch = this.currentBatch();
+    if (batch) batch.destroy(this.model, id);
+    else await this.payloads.destroy(this.model, id);
   }
 
   async revokeByGrantId(grantId: string) {
+    await this.currentBatch()?.send();
     await this.payloads.revokeByGrantId(grantId);
   }
 }
 
-export function createAdapterFactory(queries: AdapterQueries) {
+export function createAdapterFactory(queries: AdapterQueries, currentBatch: CurrentBatch = () => undefined) {
   return (model: string): Adapter =>
-    model === 'Client' ? new ClientAdapter(queries.clients) : new PayloadAdapter(model, queries.payloads);
+    model === 'Client' ? new ClientAdapter(queries.clients) : new PayloadAdapter(model, queries.payloads, currentBatch);
 }

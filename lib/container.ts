@@ -1,5 +1,6 @@
 import type Provider from 'oidc-provider';
 import { createAdapterFactory } from '../adapters/knex-adapter.js';
+import { currentPayloadWriteBatch } from './oidc/payload-write-batch.js';
 import type { Config } from './config/config.js';
 import { createSealer } from './crypto/seal.js';
 import { createChangeFeed } from './db/change-feed.js';
@@ -152,7 +153,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     const provider = createProvider({
       config,
       keys: material,
-      adapter: createAdapterFactory({ payloads: queries.payloads, clients: queries.clients }),
+      adapter: createAdapterFactory({ payloads: queries.payloads, clients: queries.clients }, currentPayloadWriteBatch),
+      payloads: queries.payloads,
       resources,
       renderer,
       findAccount: createFindAccount(accounts),

@@ -1,15 +1,18 @@
 /**
  * Database writes counted from a query log: each INSERT, UPDATE or DELETE statement is one
  * write, labelled by statement and table — and for oidc_payloads by model, read from the
- * bindings — so a report can say which writes a flow makes, not only how many.
+ * bindings — so a report can say which writes a flow makes, not only how many. A statement
+ * that writes several rows at once (a request's batched adapter writes) is one write,
+ * labelled with the rows it names in its query context.
  */
 export type WriteCounts = { total: number; byKind: Record<string, number> };
 
 const WRITE = /^\s*(?:with\b[\s\S]*?\)\s*)?(insert\s+into|update|delete\s+from)\s+"?(\w+)"?/i;
 
-export function writeKind(sql: string, bindings: readonly unknown[] | undefined): string | undefined {
+export function writeKind(sql: string, bindings: readonly unknown[] | undefined, rows?: readonly string[]): string | undefined {
   const match = WRITE.exec(sql);
   if (!match) return undefined;
+  if (rows && rows.length > 1) return `one statement on ${match[2]!} (${[...rows].sort().join(', ')})`;
   const verb = match[1]!.split(/\s+/)[0]!.toLowerCase();
   const table = match[2]!;
   if (table !== 'oidc_payloads') return `${verb} ${table}`;

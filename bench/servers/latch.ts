@@ -14,8 +14,8 @@ const running = await startServer(loadConfig(process.env));
 
 let pruneRun: Promise<number> | undefined;
 const writes = createWriteCounter();
-running.container.knex.on('query', (query: { sql: string; bindings?: unknown[] }) => {
-  if (writes.active) writes.record(writeKind(query.sql, query.bindings));
+running.container.knex.on('query', (query: { sql: string; bindings?: unknown[]; queryContext?: { rows?: string[] } }) => {
+  if (writes.active) writes.record(writeKind(query.sql, query.bindings, query.queryContext?.rows));
 });
 
 serveIpc(

@@ -45,12 +45,29 @@ export function createOidcPayloadQueries(knex: Knex) {
     { cache: false, maxBatchSize: 100 },
   );
 
+  const upsertRows = (rows: Array<Omit<PayloadRow, 'consumed_at'>>, q: Knex.QueryBuilder = table()) =>
+    q
+      .insert(rows.map((row) => ({ ...row, payload: JSON.stringify(row.payload) })))
+      .into('oidc_payloads')
+      .onConflict(['model', 'id'])
+      .merge(['payload', 'grant_id', 'client_id', 'account_id', 'user_code', 'uid', 'expires_at']);
+  const deleteRows = (keys: RowKey[]) => table().whereIn(['model', 'id'], keys.map((k) => [k.model, k.id])).delete();
+
   return {
     async upsert(row: Omit<PayloadRow, 'consumed_at'>) {
-      await knex('oidc_payloads')
-        .insert({ ...row, payload: JSON.stringify(row.payload) })
-        .onConflict(['model', 'id'])
-        .merge(['payload', 'grant_id', 'client_id', 'account_id', 'user_code', 'uid', 'expires_at']);
+      await upsertRows([row]);
+    },
+
+    /**
+     * Upserts and deletes of distinct rows as one statement (a DELETE in a WITH clause beside
+     * the INSERT), so one commit; the query context names the rows for the bench's write count.
+     */
+    async writeMany(rows: Array<Omit<PayloadRow, 'consumed_at'>>, deletes: RowKey[]) {
+      const context = { rows: [...rows.map((r) => `upsert ${r.model}`), ...deletes.map((d) => `delete ${d.model}`)] };
+      if (!rows.length && !deletes.length) return;
+      if (!rows.length) return void (await deleteRows(deletes).queryContext(context));
+      const q = deletes.length ? knex.queryBuilder().with('deleted', deleteRows(deletes)) : table();
+      await upsertRows(rows, q).queryContext(context);
     },
 
     async find(model: string, id: string): Promise<LiveRow | undefined> {

@@ -9,6 +9,8 @@ import type { ThrottleService } from '../throttling/throttle.service.js';
 import { answerDatabaseOutages } from './database-outage.js';
 import { limitDeviceCodeEntry, limitDeviceCodePolling } from './device-code-throttle.js';
 import { saveNewDeviceFormSessions } from './device-form-session.js';
+import type { OidcPayloadQueries } from './oidc-payloads.queries.js';
+import { batchPayloadWrites } from './payload-write-batch.js';
 import { answerDisallowedGrantsAsUnauthorizedClient } from './unauthorized-client.js';
 import { createPages } from './pages.js';
 import { clientIdMetadataDocumentFeature, createOutboundFetch, FETCH_BODY_LIMITS } from './client-metadata-documents.js';
@@ -23,6 +25,8 @@ export type ProviderDeps = {
   config: Config;
   keys: KeyMaterial;
   adapter: Configuration['adapter'];
+  /** where each request's batch of adapter writes goes (payload-write-batch.ts) */
+  payloads: OidcPayloadQueries;
   resources: ResourceService;
   renderer: Renderer;
   findAccount: Configuration['findAccount'];
@@ -216,6 +220,8 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.trustProxy;
   // first, so it also sees database errors from the middleware below
   answerDatabaseOutages(provider, renderer);
+  // inside the outage answer, so a batch the database refuses is answered like any write
+  batchPayloadWrites(provider, deps.payloads);
   saveNewDeviceFormSessions(provider, ttl.session);
   limitDeviceCodeEntry(provider, deps.throttle, renderer);
   limitDeviceCodePolling(provider, deps.throttle, config.devicePollIntervalSeconds);
