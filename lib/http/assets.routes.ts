@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Router from '@koa/router';
+import { VIEWS_DIR } from '../views/views-dir.js';
 
-const assetsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views/assets');
+const assetsDir = path.join(VIEWS_DIR, 'assets');
 const TYPES: Record<string, string> = { '.css': 'text/css; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
 
 /** The few static files the hosted pages use, read once at start; no directory is served. */

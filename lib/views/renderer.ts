@@ -1,6 +1,5 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
+import { VIEWS_DIR } from './views-dir.js';
 
 /**
  * Server-side templates (Eta: escapes every `<%= %>` by default, compiled once and cached).
@@ -9,12 +8,11 @@ import { Eta } from 'eta';
  * an edited template shows without a restart; anywhere else (production, tests, the bench, a
  * plain `npm start`) reading and compiling a page on every request would be wasted work.
  */
-const viewsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
 
 export type Renderer = ReturnType<typeof createRenderer>;
 
 export function createRenderer(options: { reloadTemplates: boolean }) {
-  const eta = new Eta({ views: viewsDir, autoEscape: true, cache: !options.reloadTemplates, autoTrim: false });
+  const eta = new Eta({ views: VIEWS_DIR, autoEscape: true, cache: !options.reloadTemplates, autoTrim: false });
   return {
     render(view: string, data: Record<string, unknown>): string {
       return eta.render(view, data);

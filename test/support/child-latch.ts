@@ -3,8 +3,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Latch exactly as `npm start` runs it — `node --import tsx lib/main.ts` — in a process of its
- * own, so a test can kill it (SIGKILL, SIGTERM) and read its JSON log lines.
+ * Latch from the entry point `npm start` runs — lib/main.ts, here from its sources through tsx
+ * (`npm run dev`), so the tests need no build — in a process of its own, so a test can kill it
+ * (SIGKILL, SIGTERM) and read its JSON log lines.
  */
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const READY_TIMEOUT_MS = 60_000;
