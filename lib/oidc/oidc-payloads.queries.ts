@@ -21,6 +21,8 @@ const notExpired = (q: Knex.QueryBuilder) => q.whereNull('expires_at').orWhere('
 
 type LiveRow = Pick<PayloadRow, 'payload' | 'consumed_at'>;
 type RowKey = { model: string; id: string };
+/** One string per (model, id), for maps of rows. */
+export const payloadKey = (model: string, id: string) => `${model}\u0000${id}`;
 
 export function createOidcPayloadQueries(knex: Knex) {
   const table = () => knex<PayloadRow>('oidc_payloads');
@@ -39,8 +41,8 @@ export function createOidcPayloadQueries(knex: Knex) {
         .whereIn('model', [...new Set(keys.map((k) => k.model))])
         .whereIn('id', [...new Set(keys.map((k) => k.id))])
         .andWhere(notExpired);
-      const found = new Map(rows.map((row) => [`${row.model}\u0000${row.id}`, { payload: row.payload, consumed_at: row.consumed_at }]));
-      return keys.map((k) => found.get(`${k.model}\u0000${k.id}`));
+      const found = new Map(rows.map((row) => [payloadKey(row.model, row.id), { payload: row.payload, consumed_at: row.consumed_at }]));
+      return keys.map((k) => found.get(payloadKey(k.model, k.id)));
     },
     { cache: false, maxBatchSize: 100 },
   );
@@ -63,9 +65,12 @@ export function createOidcPayloadQueries(knex: Knex) {
      * the INSERT), so one commit; the query context names the rows for the bench's write count.
      */
     async writeMany(rows: Array<Omit<PayloadRow, 'consumed_at'>>, deletes: RowKey[]) {
-      const context = { rows: [...rows.map((r) => `upsert ${r.model}`), ...deletes.map((d) => `delete ${d.model}`)] };
       if (!rows.length && !deletes.length) return;
-      if (!rows.length) return void (await deleteRows(deletes).queryContext(context));
+      const context = { rows: [...rows.map((r) => `upsert ${r.model}`), ...deletes.map((d) => `delete ${d.model}`)] };
+      if (!rows.length) {
+        await deleteRows(deletes).queryContext(context);
+        return;
+      }
       const q = deletes.length ? knex.queryBuilder().with('deleted', deleteRows(deletes)) : table();
       await upsertRows(rows, q).queryContext(context);
     },

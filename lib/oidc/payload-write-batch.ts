@@ -1,5 +1,5 @@
 import Provider from 'oidc-provider';
-import type { OidcPayloadQueries, PayloadRow } from './oidc-payloads.queries.js';
+import { payloadKey, type OidcPayloadQueries, type PayloadRow } from './oidc-payloads.queries.js';
 
 /**
  * The oidc_payloads writes of one protocol request, sent to the database as one statement
@@ -16,7 +16,6 @@ import type { OidcPayloadQueries, PayloadRow } from './oidc-payloads.queries.js'
 export type PendingRow = Omit<PayloadRow, 'consumed_at'>;
 
 const BATCH = Symbol('latch.payloadWrites');
-const keyOf = (model: string, id: string) => `${model}\u0000${id}`;
 
 export class PayloadWriteBatch {
   /** the last write per row: an upsert's row, or null for a delete */
@@ -30,16 +29,16 @@ export class PayloadWriteBatch {
   }
 
   upsert(row: PendingRow) {
-    this.pending.set(keyOf(row.model, row.id), { model: row.model, id: row.id, row });
+    this.pending.set(payloadKey(row.model, row.id), { model: row.model, id: row.id, row });
   }
 
   destroy(model: string, id: string) {
-    this.pending.set(keyOf(model, id), { model, id, row: null });
+    this.pending.set(payloadKey(model, id), { model, id, row: null });
   }
 
   /** 'deleted' for a row this request deleted, 'written' for one it wrote, else undefined */
   state(model: string, id: string): 'deleted' | 'written' | undefined {
-    const entry = this.pending.get(keyOf(model, id));
+    const entry = this.pending.get(payloadKey(model, id));
     return entry ? (entry.row ? 'written' : 'deleted') : undefined;
   }
 

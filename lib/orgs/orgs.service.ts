@@ -234,16 +234,15 @@ export function createOrgService(deps: { knex: Knex; queries: OrgQueries; accoun
      * person still belongs to it, else their active organization.
      */
     async orgForToken(accountId: string, clientId: string | undefined): Promise<{ orgId: string; role: Role } | undefined> {
-      const found = await queries.tokenOrgCandidates(accountId, clientId);
+      let found = await queries.tokenOrgCandidates(accountId, clientId);
       if (!found) return undefined;
       if (found.chosen && found.chosen_role) return { orgId: found.chosen, role: found.chosen_role };
-      if (found.active && found.active_role) return { orgId: found.active, role: found.active_role };
-      if (found.active) return undefined;
-      // no active organization yet (an account from before organizations): give it its own
-      await this.ensurePersonalOrganization(accountId);
-      const active = await queries.activeOrgOf(accountId);
-      const membership = active ? await queries.membership(active, accountId) : undefined;
-      return active && membership ? { orgId: active, role: membership.role } : undefined;
+      if (!found.active) {
+        // no active organization yet (an account from before organizations): give it its own
+        await this.ensurePersonalOrganization(accountId);
+        found = await queries.tokenOrgCandidates(accountId, clientId);
+      }
+      return found?.active && found.active_role ? { orgId: found.active, role: found.active_role } : undefined;
     },
 
     /** Organizations an account alone owns that still have other members: to hand over before deletion. */
