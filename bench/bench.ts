@@ -65,9 +65,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         port,
         secret,
         logLevel: options.latchLogLevel,
-        nodeFlags: options.profile ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
+        nodeFlags: options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/latch`] : [],
       }),
-      startCeiling(seeded),
+      startCeiling(seeded, options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/ceiling`] : []),
       startFloor(seeded),
     ]);
     const children: ServerChild[] = [latch, ceiling, floor];
@@ -133,7 +133,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       notes: [
         'The load generator runs on the same machine as the servers and PostgreSQL; every figure is from one run.',
         'The ceiling is stock oidc-provider with its in-memory adapter (an LRU of 1,000 entries per generation), so it never waits on storage.',
-        ...(options.profile ? [`CPU profiles of the Latch process: ${profileDir}`] : []),
+        ...(options.profile ? [`CPU profiles of the Latch and ceiling processes: ${profileDir}/latch, ${profileDir}/ceiling`] : []),
       ],
     };
   } finally {

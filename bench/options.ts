@@ -32,7 +32,7 @@ export const USAGE = `npm run bench [-- options]
   --only 1,3b,9        run only these scenarios (9 = growth)
   --connections N      keep-alive connections per load run (default 10)
   --window S           seconds per measured window
-  --profile            run the Latch server with --cpu-prof (profiles next to the report)
+  --profile            run Latch and the ceiling with --cpu-prof (profiles next to the report)
   --latch-log-level L  Latch's LOG_LEVEL (default info, as deployed)
   --quiet-wait S       before each window, wait up to S seconds for other processes on the
                        machine to use under 0.25 cores (default 0: measure regardless)`;

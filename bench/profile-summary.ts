@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 
 /**
- * Summarises a V8 .cpuprofile (from `npm run bench -- --profile`): where the Latch process
- * spent its time, by package or Latch file (self and inclusive) and by function (self).
+ * Summarises a V8 .cpuprofile (from `npm run bench -- --profile`): where the process spent its
+ * busy time (idle samples left out), by package or Latch file (self and inclusive) and by
+ * function (self). Percentages are of the busy time, so two profiles compare directly.
  * Usage: node --import tsx bench/profile-summary.ts <file.cpuprofile> [top]
  */
 type ProfileNode = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] };
@@ -32,12 +33,15 @@ const selfByGroup = new Map<string, number>();
 const inclusiveByGroup = new Map<string, number>();
 const selfByFunction = new Map<string, number>();
 let total = 0;
+let sampled = 0;
 const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
 
 profile.samples.forEach((id, i) => {
   const us = profile.timeDeltas[i] ?? 0;
   const node = byId.get(id);
   if (!node) return;
+  sampled += us;
+  if (node.callFrame.functionName === '(idle)') return;
   total += us;
   const { url, functionName, lineNumber } = node.callFrame;
   add(selfByGroup, groupOf(url, functionName), us);
@@ -58,7 +62,7 @@ const print = (title: string, map: Map<string, number>) => {
   console.log(`\n${title}`);
   for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${key}`);
 };
-console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
+console.log(`${file}: ${(sampled / 1e6).toFixed(1)} s sampled, ${(total / 1e6).toFixed(1)} s busy`);
 print('self time by package / file', selfByGroup);
 print('inclusive time by package / file (each counted once per stack)', inclusiveByGroup);
 print('self time by function', selfByFunction);

@@ -85,7 +85,7 @@ export function createApp(c: Container): Koa {
   // who is calling (IP, user agent), for audit events recorded anywhere below
   app.use(requestContext());
   app.use(c.metrics.middleware());
-  for (const middleware of securityHeaders({ issuer: c.config.issuer })) app.use(middleware);
+  app.use(securityHeaders({ issuer: c.config.issuer }));
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
   app.use(latchRoutes(routers));
   app.use(unknownRoute());

@@ -28,9 +28,9 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
   });
 }
 
-export async function startCeiling(seeded: SeededLatch): Promise<ServerChild> {
+export async function startCeiling(seeded: SeededLatch, nodeFlags: string[] = []): Promise<ServerChild> {
   const port = await freePort();
-  return startChild({ name: 'ceiling', entry: 'ceiling', init: { ...(await seeded.ceilingInput()), issuer: issuerFor(port), port } });
+  return startChild({ name: 'ceiling', entry: 'ceiling', init: { ...(await seeded.ceilingInput()), issuer: issuerFor(port), port }, nodeFlags });
 }
 
 export async function startFloor(seeded: SeededLatch): Promise<ServerChild> {

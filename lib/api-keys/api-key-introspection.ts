@@ -1,4 +1,6 @@
+import type Koa from 'koa';
 import type Provider from 'oidc-provider';
+import { onlyOnPaths } from '../http/only-on-paths.js';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { looksLikeApiKey } from './api-key-secrets.js';
 import type { ApiKeyService, VerifiedApiKey } from './api-keys.service.js';
@@ -34,7 +36,7 @@ export function apiKeyIntrospectionResponse(key: VerifiedApiKey, issuer: string)
 }
 
 export function answerApiKeyIntrospection(provider: Provider, apiKeys: ApiKeyService) {
-  provider.use(async (ctx, next) => {
+  provider.use(onlyOnPaths([provider.pathFor('introspection')], async (ctx: Koa.Context, next: Koa.Next) => {
     await next();
     const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
     if (oidc?.route !== 'introspection' || ctx.status !== 200) return;
@@ -44,5 +46,5 @@ export function answerApiKeyIntrospection(provider: Provider, apiKeys: ApiKeySer
     if (!looksLikeApiKey(token) || !oidc.client || oidc.client.clientAuthMethod === 'none') return;
     const key = await apiKeys.verify(token, 'introspection', ctx.ip);
     if (key) ctx.body = apiKeyIntrospectionResponse(key, provider.issuer);
-  });
+  }));
 }

@@ -77,15 +77,19 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
   };
 }
 
-/** One JSON log line per request, with status and duration. */
+/**
+ * One JSON log line per request, with status and duration, when its response is done. A plain
+ * function rather than an async layer around the rest: it adds no promise to the request.
+ */
 export function requestLog(log: Logger): Koa.Middleware {
-  return async (ctx, next) => {
+  return (ctx, next) => {
     const started = process.hrtime.bigint();
-    ctx.res.once('finish', () => {
+    ctx.res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
+      const line = { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 };
+      log.info(ctx.res.writableFinished ? line : { ...line, aborted: true }, 'request');
     });
-    await next();
+    return next();
   };
 }
 

@@ -1,5 +1,7 @@
+import type Koa from 'koa';
 import { createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
+import { onlyOnPaths } from '../http/only-on-paths.js';
 import { Throttled, type ThrottleService } from '../throttling/throttle.service.js';
 import type { Renderer } from '../views/renderer.js';
 
@@ -9,8 +11,7 @@ import type { Renderer } from '../views/renderer.js';
  * entry page answers 429 with Retry-After until the window passes.
  */
 export function limitDeviceCodeEntry(provider: Provider, throttle: ThrottleService, renderer: Renderer) {
-  provider.use(async (ctx, next) => {
-    if (ctx.method !== 'POST' || ctx.path !== provider.pathFor('code_verification')) return next();
+  provider.use(onlyOnPaths([provider.pathFor('code_verification')], async (ctx: Koa.Context, next: Koa.Next) => {
     const sessionKey = ctx.cookies.get(provider.cookieName('session'));
     try {
       await throttle.checkDeviceCodeEntry(ctx.ip, sessionKey);
@@ -28,7 +29,7 @@ export function limitDeviceCodeEntry(provider: Provider, throttle: ThrottleServi
     }
     await next();
     if (ctx.status === 400) await throttle.recordDeviceCodeFailure(ctx.ip, sessionKey);
-  });
+  }, 'POST'));
 }
 
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -42,9 +43,8 @@ const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
  * The device authorization response names the interval, so clients need not assume 5 s.
  */
 export function limitDeviceCodePolling(provider: Provider, throttle: ThrottleService, intervalSeconds: number) {
-  provider.use(async (ctx, next) => {
+  provider.use(onlyOnPaths([provider.pathFor('device_authorization'), provider.pathFor('token')], async (ctx: Koa.Context, next: Koa.Next) => {
     await next();
-    if (ctx.method !== 'POST') return;
     if (ctx.path === provider.pathFor('device_authorization') && ctx.status === 200 && isRecord(ctx.body)) {
       ctx.body = { ...ctx.body, interval: intervalSeconds };
       return;
@@ -55,7 +55,7 @@ export function limitDeviceCodePolling(provider: Provider, throttle: ThrottleSer
     const key = createHash('sha256').update(`${ctx.oidc.client?.clientId ?? ''}\0${params.device_code}`).digest('base64url');
     if (await throttle.devicePollAllowed(key)) return;
     ctx.body = { error: 'slow_down', error_description: `poll at most once every ${intervalSeconds} seconds` };
-  });
+  }, 'POST'));
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

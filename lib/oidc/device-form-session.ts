@@ -1,4 +1,6 @@
+import type Koa from 'koa';
 import type Provider from 'oidc-provider';
+import { onlyOnPaths } from '../http/only-on-paths.js';
 
 /**
  * oidc-provider re-renders the device code form after an error (wrong code, missing CSRF
@@ -10,7 +12,7 @@ import type Provider from 'oidc-provider';
 const UNSAVED_SESSION = 'persist can only be called on previously persisted Sessions';
 
 export function saveNewDeviceFormSessions(provider: Provider, sessionTtlSeconds: number) {
-  provider.use(async (ctx, next) => {
+  provider.use(onlyOnPaths([provider.pathFor('code_verification')], async (ctx: Koa.Context, next: Koa.Next) => {
     try {
       await next();
     } catch (err) {
@@ -19,5 +21,5 @@ export function saveNewDeviceFormSessions(provider: Provider, sessionTtlSeconds:
       await session.save(sessionTtlSeconds);
       ctx.oidc.cookies.set(provider.cookieName('session'), session.id, { httpOnly: true, sameSite: 'lax', signed: true, maxAge: sessionTtlSeconds * 1000 });
     }
-  });
+  }));
 }

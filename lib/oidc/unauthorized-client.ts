@@ -1,4 +1,6 @@
+import type Koa from 'koa';
 import type Provider from 'oidc-provider';
+import { onlyOnPaths } from '../http/only-on-paths.js';
 
 /**
  * A client asking for a grant type outside its own `grant_types` is `unauthorized_client`
@@ -10,9 +12,9 @@ import type Provider from 'oidc-provider';
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 export function answerDisallowedGrantsAsUnauthorizedClient(provider: Provider) {
-  provider.use(async (ctx, next) => {
+  provider.use(onlyOnPaths([provider.pathFor('token'), provider.pathFor('device_authorization')], async (ctx: Koa.Context, next: Koa.Next) => {
     await next();
-    if (ctx.method !== 'POST' || ctx.status !== 400) return;
+    if (ctx.status !== 400) return;
     const body = ctx.body as { error?: unknown } | undefined;
     const client = ctx.oidc?.client;
     if (!client || typeof body !== 'object' || body === null || body.error !== 'invalid_request') return;
@@ -21,5 +23,5 @@ export function answerDisallowedGrantsAsUnauthorizedClient(provider: Provider) {
     else if (ctx.path === provider.pathFor('device_authorization')) grantType = DEVICE_CODE_GRANT;
     if (typeof grantType !== 'string' || client.grantTypeAllowed(grantType)) return;
     ctx.body = { error: 'unauthorized_client', error_description: `this client is not allowed the ${grantType} grant` };
-  });
+  }, 'POST'));
 }

@@ -449,7 +449,7 @@ describe('SECURITY E.35 / E.37 — behind a TLS-terminating proxy with an https 
   it('the helper sends HSTS only for an https issuer', async () => {
     const headersFor = async (issuer: string) => {
       const app = new Koa();
-      for (const m of securityHeaders({ issuer })) app.use(m);
+      app.use(securityHeaders({ issuer }));
       app.use((ctx) => {
         ctx.body = 'ok';
       });
