@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Knex } from 'knex';
 import { deleteBatch } from '../db/delete-batch.js';
+import { createWriteCoalescer } from '../db/write-coalescer.js';
 
 export type PayloadRow = {
   model: string;
@@ -29,7 +30,7 @@ export function createOidcPayloadQueries(knex: Knex) {
   const live = ['payload', 'consumed_at'];
 
   /**
-   * Look-ups by (model, id) made in the same tick go to the database as one statement:
+   * Look-ups by (model, id) made in the same turn of the event loop go to the database as one statement:
    * oidc-provider looks a token up as an access token, client-credentials token and refresh
    * token at once when introspecting or revoking without a hint, and concurrent requests'
    * look-ups join too. Batching only: nothing is cached, each look-up reads the database.
@@ -44,7 +45,7 @@ export function createOidcPayloadQueries(knex: Knex) {
       const found = new Map(rows.map((row) => [payloadKey(row.model, row.id), { payload: row.payload, consumed_at: row.consumed_at }]));
       return keys.map((k) => found.get(payloadKey(k.model, k.id)));
     },
-    { cache: false, maxBatchSize: 100 },
+    { cache: false, maxBatchSize: 100, batchScheduleFn: (send) => setImmediate(send) },
   );
 
   const upsertRows = (rows: Array<Omit<PayloadRow, 'consumed_at'>>, q: Knex.QueryBuilder = table()) =>
@@ -55,24 +56,37 @@ export function createOidcPayloadQueries(knex: Knex) {
       .merge(['payload', 'grant_id', 'client_id', 'account_id', 'user_code', 'uid', 'expires_at']);
   const deleteRows = (keys: RowKey[]) => table().whereIn(['model', 'id'], keys.map((k) => [k.model, k.id])).delete();
 
+  type Writes = { rows: Array<Omit<PayloadRow, 'consumed_at'>>; deletes: RowKey[]; keys: string[] };
+  /** Upserts and deletes of distinct rows as one statement (a DELETE in a WITH clause beside the INSERT), so one commit. */
+  const sendWrites = async ({ rows, deletes }: Writes) => {
+    // the query context names the rows, for the bench's write count
+    const context = { rows: [...rows.map((r) => `upsert ${r.model}`), ...deletes.map((d) => `delete ${d.model}`)] };
+    if (!rows.length) {
+      await deleteRows(deletes).queryContext(context);
+      return;
+    }
+    const q = deletes.length ? knex.queryBuilder().with('deleted', deleteRows(deletes)) : table();
+    await upsertRows(rows, q).queryContext(context);
+  };
+  /** concurrent requests' writes share statements (group commit, write-coalescer.ts) */
+  const coalescer = createWriteCoalescer<Writes>({
+    send: sendWrites,
+    merge: (writes) => ({ rows: writes.flatMap((w) => w.rows), deletes: writes.flatMap((w) => w.deletes), keys: writes.flatMap((w) => w.keys) }),
+  });
+
   return {
     async upsert(row: Omit<PayloadRow, 'consumed_at'>) {
       await upsertRows([row]);
     },
 
     /**
-     * Upserts and deletes of distinct rows as one statement (a DELETE in a WITH clause beside
-     * the INSERT), so one commit; the query context names the rows for the bench's write count.
+     * Upserts and deletes of distinct rows, committed together: one statement, which the
+     * writes of other requests made in the same turn of the event loop may join.
      */
     async writeMany(rows: Array<Omit<PayloadRow, 'consumed_at'>>, deletes: RowKey[]) {
       if (!rows.length && !deletes.length) return;
-      const context = { rows: [...rows.map((r) => `upsert ${r.model}`), ...deletes.map((d) => `delete ${d.model}`)] };
-      if (!rows.length) {
-        await deleteRows(deletes).queryContext(context);
-        return;
-      }
-      const q = deletes.length ? knex.queryBuilder().with('deleted', deleteRows(deletes)) : table();
-      await upsertRows(rows, q).queryContext(context);
+      const keys = [...rows, ...deletes].map((r) => payloadKey(r.model, r.id));
+      await coalescer.write({ rows, deletes, keys });
     },
 
     async find(model: string, id: string): Promise<LiveRow | undefined> {

@@ -104,6 +104,59 @@ describe('adapter writes batched per protocol request', () => {
     });
   });
 
+  describe('across concurrent requests (group commit)', () => {
+    const row = { payload: {}, grant_id: null, client_id: null, account_id: null, user_code: null, uid: null, expires_at: null };
+    const payloads = () => createOidcPayloadQueries(latch.container.knex);
+
+    it('requests that finish in the same turn share one statement, and each waits for its commit', async () => {
+      const queries = payloads();
+      const batches = ['a', 'b', 'c'].map((name) => {
+        const batch = new PayloadWriteBatch(queries);
+        batch.upsert({ ...row, model: 'ClientCredentials', id: `gc-${name}` });
+        batch.upsert({ ...row, model: 'Grant', id: `gc-grant-${name}` });
+        return batch;
+      });
+      let committed = 0;
+      const writes = await writesDuring(latch, () =>
+        Promise.all(
+          batches.map(async (batch) => {
+            await batch.close();
+            committed += 1;
+          }),
+        ),
+      );
+      expect(writes, 'three requests, six rows, one statement').to.have.length(1);
+      expect(writes[0]).to.match(/one statement on oidc_payloads/);
+      expect(committed).to.equal(3);
+      expect(await countRows(latch, 'oidc_payloads', { model: 'ClientCredentials', id: 'gc-b' })).to.equal(1);
+      expect(await countRows(latch, 'oidc_payloads', { model: 'Grant', id: 'gc-grant-c' })).to.equal(1);
+    });
+
+    it('writes to the same row never share a statement, and the later one wins', async () => {
+      const queries = payloads();
+      const first = queries.writeMany([{ ...row, model: 'Session', id: 'gc-same', payload: { n: 1 } }], []);
+      const second = queries.writeMany([{ ...row, model: 'Session', id: 'gc-same', payload: { n: 2 } }], []);
+      const third = queries.writeMany([{ ...row, model: 'Session', id: 'gc-other', payload: { n: 3 } }], []);
+      const writes = await writesDuring(latch, () => Promise.all([first, second, third]));
+      expect(writes, 'the overlapping write starts a second statement; the third joins it').to.have.length(2);
+      const stored = await latch.container.knex('oidc_payloads').where({ model: 'Session', id: 'gc-same' }).first();
+      expect(stored.payload).to.deep.equal({ n: 2 });
+    });
+
+    it('a row the database refuses fails only its own request; the others are committed', async () => {
+      const queries = payloads();
+      const outcomes = await Promise.allSettled([
+        queries.writeMany([{ ...row, model: 'Grant', id: 'gc-ok-1' }], []),
+        queries.writeMany([{ ...row, model: 'Session', id: 'gc-bad-\u0000' }, { ...row, model: 'Grant', id: 'gc-bad-grant' }], []),
+        queries.writeMany([{ ...row, model: 'Grant', id: 'gc-ok-2' }], []),
+      ]);
+      expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+      expect(await countRows(latch, 'oidc_payloads', { model: 'Grant', id: 'gc-ok-1' })).to.equal(1);
+      expect(await countRows(latch, 'oidc_payloads', { model: 'Grant', id: 'gc-ok-2' })).to.equal(1);
+      expect(await countRows(latch, 'oidc_payloads', { model: 'Grant', id: 'gc-bad-grant' }), 'all or nothing within the request').to.equal(0);
+    });
+  });
+
   describe('in a sign-in', () => {
     const redirectUri = 'https://batch.example.com/cb';
     let clientId: string;
