@@ -48,6 +48,25 @@ export function createOidcPayloadQueries(knex: Knex) {
     { cache: false, maxBatchSize: 100, batchScheduleFn: (send) => setImmediate(send) },
   );
 
+  /**
+   * Consumes made in the same turn of the event loop (concurrent requests redeeming different
+   * codes or refresh tokens) go to the database as one UPDATE … WHERE consumed_at IS NULL
+   * RETURNING: a row comes back only if this statement consumed it. Two callers consuming the
+   * same row in one batch (a replay racing the first use) get true for the first only.
+   */
+  const consumer = new DataLoader<RowKey, boolean>(
+    async (keys) => {
+      const consumed = await table()
+        .update({ consumed_at: new Date() })
+        .whereIn(['model', 'id'], [...new Map(keys.map((k) => [payloadKey(k.model, k.id), [k.model, k.id]])).values()])
+        .whereNull('consumed_at')
+        .returning(['model', 'id']);
+      const won = new Set(consumed.map((row) => payloadKey(row.model, row.id)));
+      return keys.map((k) => won.delete(payloadKey(k.model, k.id)));
+    },
+    { cache: false, maxBatchSize: 100, batchScheduleFn: (send) => setImmediate(send) },
+  );
+
   const upsertRows = (rows: Array<Omit<PayloadRow, 'consumed_at'>>, q: Knex.QueryBuilder = table()) =>
     q
       .insert(rows.map((row) => ({ ...row, payload: JSON.stringify(row.payload) })))
@@ -103,8 +122,7 @@ export function createOidcPayloadQueries(knex: Knex) {
 
     /** Marks a row consumed; true only for the one caller that did it (UPDATE … WHERE consumed_at IS NULL). */
     async consume(model: string, id: string): Promise<boolean> {
-      const rows = await table().update({ consumed_at: new Date() }).where({ model, id }).whereNull('consumed_at').returning('id');
-      return rows.length === 1;
+      return consumer.load({ model, id });
     },
 
     async grantIdOf(model: string, id: string): Promise<string | null> {

@@ -63,6 +63,28 @@ describe('Knex adapter contract', () => {
     expect(await adapterFor('Grant').find('grant-race')).to.equal(undefined);
   });
 
+  it('concurrent consumes of different rows share one statement; each caller wins its own row, a second consume of one loses', async () => {
+    const a = adapterFor('RefreshToken');
+    for (const id of ['rt-batch-1', 'rt-batch-2', 'rt-batch-3']) await a.upsert(id, { jti: id, grantId: `g-${id}` } as never, 60);
+    await adapterFor('Grant').upsert('g-rt-batch-3', { jti: 'g-rt-batch-3' } as never, 60);
+    const updates: string[] = [];
+    const listener = (q: { sql: string }) => {
+      if (/^update "oidc_payloads" set "consumed_at"/.test(q.sql)) updates.push(q.sql);
+    };
+    db.knex.on('query', listener);
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      outcomes = await Promise.allSettled([a.consume('rt-batch-1'), a.consume('rt-batch-2'), a.consume('rt-batch-3'), a.consume('rt-batch-3')]);
+    } finally {
+      db.knex.removeListener('query', listener);
+    }
+    expect(updates, 'one UPDATE for the four consumes').to.have.length(1);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+    for (const id of ['rt-batch-1', 'rt-batch-2']) expect((await a.find(id))?.consumed).to.be.a('number');
+    // the second consume of rt-batch-3 is a replay: its grant is revoked with the token
+    expect(await adapterFor('Grant').find('g-rt-batch-3')).to.equal(undefined);
+  });
+
   it('reports consumption in find', async () => {
     const a = adapterFor('RefreshToken');
     await a.upsert('rt-1', { jti: 'rt-1', grantId: 'g-rt' } as never, 60);
