@@ -155,6 +155,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
       keys: material,
       adapter: createAdapterFactory({ payloads: queries.payloads, clients: queries.clients }, currentPayloadWriteBatch),
       payloads: queries.payloads,
+      clients: queries.clients,
       resources,
       renderer,
       findAccount: createFindAccount(accounts),

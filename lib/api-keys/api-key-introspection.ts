@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
-import { onlyOnPaths } from '../http/only-on-paths.js';
+import { onlyOn } from '../http/only-on.js';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { looksLikeApiKey } from './api-key-secrets.js';
 import type { ApiKeyService, VerifiedApiKey } from './api-keys.service.js';
@@ -36,7 +36,7 @@ export function apiKeyIntrospectionResponse(key: VerifiedApiKey, issuer: string)
 }
 
 export function answerApiKeyIntrospection(provider: Provider, apiKeys: ApiKeyService) {
-  provider.use(onlyOnPaths([provider.pathFor('introspection')], async (ctx: Koa.Context, next: Koa.Next) => {
+  provider.use(onlyOn({ paths: [provider.pathFor('introspection')] }, async (ctx: Koa.Context, next: Koa.Next) => {
     await next();
     const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
     if (oidc?.route !== 'introspection' || ctx.status !== 200) return;

@@ -35,6 +35,11 @@ export function createClientQueries(knex: Knex, changes: ChangeFeed) {
       return metadataCache.get(clientId, async () => (await table().select('metadata').where({ client_id: clientId }).first())?.metadata);
     },
 
+    /** The metadata object the cache keeps for a client, if it keeps one (see ReadCache.peek). */
+    cachedMetadata(clientId: string): Record<string, unknown> | undefined {
+      return metadataCache.peek(clientId);
+    },
+
     /** Clients registered or created by admins; Latch's own first-party clients are not listed. */
     async list(): Promise<ClientRow[]> {
       return table().whereNot({ source: 'system' }).orderBy('created_at', 'asc');

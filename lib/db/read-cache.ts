@@ -11,7 +11,11 @@ import type { ChangeFeed, ChangeTopic } from './change-feed.js';
  * A read that was in flight when a change arrived is returned but not kept: it may have read
  * the row from before the change.
  */
-export type ReadCache<V> = { get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined> };
+export type ReadCache<V> = {
+  get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined>;
+  /** The value kept for `key`, without loading it; undefined when none is kept or the feed is down. A value once replaced never comes back: a change or a reload keeps a new object. */
+  peek(key: string): V | undefined;
+};
 
 export const READ_CACHE_TTL_MS = 60_000;
 const READ_CACHE_MAX = 10_000;
@@ -34,6 +38,9 @@ export function createReadCache<V extends object>(feed: ChangeFeed, topic: Chang
       const value = await load();
       if (value !== undefined && startedAt === generation && feed.live) entries.set(key, deepFreeze(value));
       return value;
+    },
+    peek(key) {
+      return feed.live ? entries.get(key) : undefined;
     },
   };
 }

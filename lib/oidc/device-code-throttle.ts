@@ -1,7 +1,7 @@
 import type Koa from 'koa';
 import { createHash } from 'node:crypto';
 import type Provider from 'oidc-provider';
-import { onlyOnPaths } from '../http/only-on-paths.js';
+import { onlyOn } from '../http/only-on.js';
 import { Throttled, type ThrottleService } from '../throttling/throttle.service.js';
 import type { Renderer } from '../views/renderer.js';
 
@@ -11,7 +11,7 @@ import type { Renderer } from '../views/renderer.js';
  * entry page answers 429 with Retry-After until the window passes.
  */
 export function limitDeviceCodeEntry(provider: Provider, throttle: ThrottleService, renderer: Renderer) {
-  provider.use(onlyOnPaths([provider.pathFor('code_verification')], async (ctx: Koa.Context, next: Koa.Next) => {
+  provider.use(onlyOn({ method: 'POST', paths: [provider.pathFor('code_verification')] }, async (ctx: Koa.Context, next: Koa.Next) => {
     const sessionKey = ctx.cookies.get(provider.cookieName('session'));
     try {
       await throttle.checkDeviceCodeEntry(ctx.ip, sessionKey);
@@ -29,7 +29,7 @@ export function limitDeviceCodeEntry(provider: Provider, throttle: ThrottleServi
     }
     await next();
     if (ctx.status === 400) await throttle.recordDeviceCodeFailure(ctx.ip, sessionKey);
-  }, 'POST'));
+  }));
 }
 
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
@@ -43,7 +43,7 @@ const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
  * The device authorization response names the interval, so clients need not assume 5 s.
  */
 export function limitDeviceCodePolling(provider: Provider, throttle: ThrottleService, intervalSeconds: number) {
-  provider.use(onlyOnPaths([provider.pathFor('device_authorization'), provider.pathFor('token')], async (ctx: Koa.Context, next: Koa.Next) => {
+  provider.use(onlyOn({ method: 'POST', paths: [provider.pathFor('device_authorization'), provider.pathFor('token')] }, async (ctx: Koa.Context, next: Koa.Next) => {
     await next();
     if (ctx.path === provider.pathFor('device_authorization') && ctx.status === 200 && isRecord(ctx.body)) {
       ctx.body = { ...ctx.body, interval: intervalSeconds };
@@ -55,7 +55,7 @@ export function limitDeviceCodePolling(provider: Provider, throttle: ThrottleSer
     const key = createHash('sha256').update(`${ctx.oidc.client?.clientId ?? ''}\0${params.device_code}`).digest('base64url');
     if (await throttle.devicePollAllowed(key)) return;
     ctx.body = { error: 'slow_down', error_description: `poll at most once every ${intervalSeconds} seconds` };
-  }, 'POST'));
+  }));
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
-import { onlyOnPaths } from '../http/only-on-paths.js';
+import { onlyOn } from '../http/only-on.js';
 
 /**
  * oidc-provider re-renders the device code form after an error (wrong code, missing CSRF
@@ -12,7 +12,7 @@ import { onlyOnPaths } from '../http/only-on-paths.js';
 const UNSAVED_SESSION = 'persist can only be called on previously persisted Sessions';
 
 export function saveNewDeviceFormSessions(provider: Provider, sessionTtlSeconds: number) {
-  provider.use(onlyOnPaths([provider.pathFor('code_verification')], async (ctx: Koa.Context, next: Koa.Next) => {
+  provider.use(onlyOn({ paths: [provider.pathFor('code_verification')] }, async (ctx: Koa.Context, next: Koa.Next) => {
     try {
       await next();
     } catch (err) {

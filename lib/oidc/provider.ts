@@ -12,6 +12,7 @@ import { saveNewDeviceFormSessions } from './device-form-session.js';
 import type { OidcPayloadQueries } from './oidc-payloads.queries.js';
 import { batchPayloadWrites } from './payload-write-batch.js';
 import { answerDisallowedGrantsAsUnauthorizedClient } from './unauthorized-client.js';
+import { reuseClientInstances } from './client-instances.js';
 import { createPages } from './pages.js';
 import { clientIdMetadataDocumentFeature, createOutboundFetch, FETCH_BODY_LIMITS } from './client-metadata-documents.js';
 
@@ -34,6 +35,8 @@ export type ProviderDeps = {
   /** the organization a person's token acts for, with their role in it */
   orgForToken: (accountId: string, clientId: string | undefined) => Promise<{ orgId: string; role: string } | undefined>;
   throttle: ThrottleService;
+  /** the client metadata cache, whose objects the built Client objects are kept beside */
+  clients: { cachedMetadata(clientId: string): object | undefined };
   /** claims of a token being issued for an API key (RFC 8693 exchange), instead of the person's */
   exchangedTokenClaims?: (token: object) => Record<string, unknown> | undefined;
 };
@@ -226,6 +229,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   limitDeviceCodeEntry(provider, deps.throttle, renderer);
   limitDeviceCodePolling(provider, deps.throttle, config.devicePollIntervalSeconds);
   answerDisallowedGrantsAsUnauthorizedClient(provider);
+  reuseClientInstances(provider, deps.clients);
   return provider;
 }
 

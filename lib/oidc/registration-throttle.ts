@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
-import { onlyOnPaths } from '../http/only-on-paths.js';
+import { onlyOn } from '../http/only-on.js';
 import { Throttled, type ThrottleService } from '../throttling/throttle.service.js';
 
 /**
@@ -16,7 +16,7 @@ export function limitRegistration(provider: Provider, throttle: ThrottleService)
   } catch {
     return; // LATCH_REGISTRATION=closed: there is no registration endpoint to limit
   }
-  provider.use(onlyOnPaths([path], async (ctx: Koa.Context, next: Koa.Next) => {
+  provider.use(onlyOn({ method: 'POST', paths: [path] }, async (ctx: Koa.Context, next: Koa.Next) => {
     try {
       await throttle.checkRegistration(ctx.ip);
     } catch (err) {
@@ -32,5 +32,5 @@ export function limitRegistration(provider: Provider, throttle: ThrottleService)
     }
     await next();
     if (ctx.status === 201) await throttle.recordRegistration(ctx.ip);
-  }, 'POST'));
+  }));
 }

@@ -1,6 +1,6 @@
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
-import { onlyOnPaths } from '../http/only-on-paths.js';
+import { onlyOn } from '../http/only-on.js';
 
 /**
  * A client asking for a grant type outside its own `grant_types` is `unauthorized_client`
@@ -12,7 +12,7 @@ import { onlyOnPaths } from '../http/only-on-paths.js';
 const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 
 export function answerDisallowedGrantsAsUnauthorizedClient(provider: Provider) {
-  provider.use(onlyOnPaths([provider.pathFor('token'), provider.pathFor('device_authorization')], async (ctx: Koa.Context, next: Koa.Next) => {
+  provider.use(onlyOn({ method: 'POST', paths: [provider.pathFor('token'), provider.pathFor('device_authorization')] }, async (ctx: Koa.Context, next: Koa.Next) => {
     await next();
     if (ctx.status !== 400) return;
     const body = ctx.body as { error?: unknown } | undefined;
@@ -23,5 +23,5 @@ export function answerDisallowedGrantsAsUnauthorizedClient(provider: Provider) {
     else if (ctx.path === provider.pathFor('device_authorization')) grantType = DEVICE_CODE_GRANT;
     if (typeof grantType !== 'string' || client.grantTypeAllowed(grantType)) return;
     ctx.body = { error: 'unauthorized_client', error_description: `this client is not allowed the ${grantType} grant` };
-  }, 'POST'));
+  }));
 }

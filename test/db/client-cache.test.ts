@@ -84,6 +84,25 @@ describe('client and resource cache', () => {
       expect(gone.body.error).to.equal('invalid_client');
     });
 
+    it("oidc-provider's Client object is built once per version of a client, however many clients are in use", async () => {
+      const Client = latch.container.providerHost.current.Client;
+      const created = await Promise.all(Array.from({ length: 250 }, (_, i) => latch.container.clients.create({ name: `Many ${i}`, grantTypes: ['client_credentials'] })));
+      const ids = created.map((c) => c.clientId);
+      // twice round: the first look-up reads the database; from the second on the cache holds the metadata
+      for (const id of ids) await Client.find(id);
+      const first = new Map(await Promise.all(ids.map(async (id) => [id, await Client.find(id)] as const)));
+      // 250 more look-ups: past oidc-provider's own LRU (100 clients, up to 200 in its two generations)
+      for (const id of ids) expect(await Client.find(id), id).to.equal(first.get(id));
+
+      const [changed] = ids;
+      await latch.container.clients.update(changed!, { name: 'Renamed' });
+      const rebuilt = await Client.find(changed!);
+      expect(rebuilt).to.not.equal(first.get(changed!));
+      expect(rebuilt?.clientName).to.equal('Renamed');
+      await latch.container.clients.delete(ids[1]!);
+      expect(await Client.find(ids[1]!)).to.equal(undefined);
+    });
+
     it('an unknown client id is never remembered: registering it later works at once', async () => {
       const created = await latch.container.clients.create({ name: 'Later', grantTypes: ['client_credentials'] });
       await clientCredentials(latch, created.clientId, created.clientSecret!).expect(200);
