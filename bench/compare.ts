@@ -208,6 +208,13 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
   const latency = latencyOf(sample.latenciesMs);
   log(`  ${latch.contender.target.label.padEnd(12)} at 70 % (${rate} req/s): p50 ${latency.p50} ms, p99 ${latency.p99} ms, statuses ${JSON.stringify(sample.statusCounts)}`);
+  // the same rate against the ceiling: how much of that p99 the machine and the load generator cause on their own
+  const ceiling = ready.find(({ contender }) => contender.target.role === 'ceiling');
+  let ceilingLatencyMs: PacedMeasurement['ceilingLatencyMs'];
+  if (ceiling && 'source' in ceiling.prepared && results.get(ceiling.contender.target.label)?.status === 'measured') {
+    ceilingLatencyMs = latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate, durationS: plan.pacedS })).latenciesMs);
+    log(`  ${ceiling.contender.target.label.padEnd(12)} at the same rate: p50 ${ceilingLatencyMs.p50} ms, p99 ${ceilingLatencyMs.p99} ms`);
+  }
   return {
     results,
     paced: {
@@ -215,6 +222,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
       achievedRps: Math.round((sample.ok / sample.durationS) * 10) / 10,
       latencyMs: latency,
       errors: { non2xx: sample.non2xx, socket: sample.errors, timeouts: sample.timeouts, statusCounts: sample.statusCounts },
+      ...(ceilingLatencyMs ? { ceilingLatencyMs } : {}),
     },
   };
 }

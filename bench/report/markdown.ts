@@ -22,7 +22,7 @@ function mainRow(s: Measured): string[] {
   const floor = s.baselines.floor;
   const latch = s.latch;
   const latchCpu = latch.status === 'measured' ? `${cpu(latch.measurement)} (+${num(latch.measurement.dbCpuSecondsPer1k, 3)} db)` : 'n/a';
-  const paced = s.pacedAt70 ? ('latencyMs' in s.pacedAt70 ? `${num(s.pacedAt70.latencyMs.p99, 1)} @ ${num(s.pacedAt70.targetRps)}/s` : 'n/a') : '—';
+  const paced = s.pacedAt70 ? ('latencyMs' in s.pacedAt70 ? `${num(s.pacedAt70.latencyMs.p99, 1)} @ ${num(s.pacedAt70.targetRps)}/s${s.pacedAt70.ceilingLatencyMs ? ` (ceiling ${num(s.pacedAt70.ceilingLatencyMs.p99, 1)})` : ''}` : 'n/a') : '—';
   const floorKind = floor?.status === 'measured' && floor.floorKind ? ` (${floor.floorKind})` : '';
   return [
     s.id,
@@ -89,7 +89,7 @@ export function renderMarkdown(report: BenchReport): string {
     `Commit ${report.commit.sha.slice(0, 12)}${report.commit.dirty ? ' (working tree has uncommitted changes)' : ''}; ${report.machine.cpus} × ${report.machine.cpuModel}, ` +
       `Node ${report.machine.node}, ${report.machine.postgres}, oidc-provider ${report.machine.oidcProvider}. ` +
       `${st.connections} keep-alive connections, ${st.warmupS} s warm-up, ${st.rounds} × ${st.windowS} s measured windows per server ` +
-      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s. Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
+      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s, then the ceiling at the same rate (in brackets). Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
       (st.quietWaitS ? ` Before each window the bench waited up to ${st.quietWaitS} s for other processes to use under 0.25 cores.` : ''),
     '',
     'req/s counts 2xx responses — for the flow scenarios (6, 7) completed flows/s, with a flow\'s whole duration as its latency and CPU per 1,000 flows. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. ' +

@@ -29,6 +29,8 @@ export type PacedMeasurement = {
   achievedRps: number;
   latencyMs: Latency;
   errors: { non2xx: number; socket: number; timeouts: number; statusCounts: Record<string, number> };
+  /** the ceiling driven the same way at the same rate (not at 70 % of its own): what the machine and load generator alone give at that rate */
+  ceilingLatencyMs?: Latency;
 };
 
 export type ContenderResult =

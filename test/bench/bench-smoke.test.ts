@@ -102,7 +102,10 @@ describe('npm run bench -- --smoke', function () {
     if (cc?.status !== 'measured') return;
     expect(cc.latch.status).to.equal('measured');
     expect(cc.pacedAt70 && 'latencyMs' in cc.pacedAt70).to.equal(true);
-    if (cc.pacedAt70 && 'latencyMs' in cc.pacedAt70) expectNumber(cc.pacedAt70.latencyMs.p99, 'p99 at 70 %');
+    if (cc.pacedAt70 && 'latencyMs' in cc.pacedAt70) {
+      expectNumber(cc.pacedAt70.latencyMs.p99, 'p99 at 70 %');
+      expectNumber(cc.pacedAt70.ceilingLatencyMs?.p99, "the ceiling's p99 at the same rate");
+    }
   });
 
   it('runs whole flows (6: password sign-in, 7: device approval) and counts the writes of one flow on Latch and the ceiling', () => {
