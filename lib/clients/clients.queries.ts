@@ -72,9 +72,9 @@ export function createClientQueries(knex: Knex, changes: ChangeFeed) {
      * Notes that a client was used, unless a use in the last `resolution` was already noted —
      * the condition makes a second instance's concurrent touch a no-op rather than a write.
      */
-    async touchLastUsed(clientId: string, now: Date, staleBefore: Date) {
+    async touchLastUsed(clientIds: readonly string[], now: Date, staleBefore: Date) {
       await table()
-        .where({ client_id: clientId })
+        .whereIn('client_id', clientIds)
         .andWhere((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', staleBefore))
         .update({ last_used_at: now });
     },

@@ -121,7 +121,8 @@ describe('latch CLI: users, orgs, audit, prune, doctor', function () {
       expect((await latch.container.queries.clients.find(clientId))!.last_used_at).to.equal(null);
       await request(latch.url).post('/token').auth(clientId, secret).type('form').send({ grant_type: 'client_credentials' }).expect(200);
       const lastUsed = async () => {
-        for (let i = 0; i < 50; i += 1) {
+        // marks go out once a second, together
+        for (let i = 0; i < 150; i += 1) {
           const at = (await latch.container.queries.clients.find(clientId))!.last_used_at;
           if (at) return at;
           await new Promise((r) => setTimeout(r, 20));
@@ -133,6 +134,26 @@ describe('latch CLI: users, orgs, audit, prune, doctor', function () {
       await request(latch.url).post('/token').auth(clientId, secret).type('form').send({ grant_type: 'client_credentials' }).expect(200);
       await new Promise((r) => setTimeout(r, 100));
       expect((await latch.container.queries.clients.find(clientId))!.last_used_at!.getTime()).to.equal(first!.getTime());
+    });
+
+    it('the marks of clients used in the same second go out as one UPDATE', async () => {
+      const registered = await Promise.all(
+        ['Batch mark A', 'Batch mark B', 'Batch mark C'].map(async (name) => (await request(latch.url).post('/reg').send({ client_name: name, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }).expect(201)).body),
+      );
+      const updates: string[] = [];
+      const listener = (q: { sql: string }) => {
+        if (/^update "clients" set "last_used_at"/.test(q.sql)) updates.push(q.sql);
+      };
+      latch.container.knex.on('query', listener);
+      try {
+        for (const c of registered) await request(latch.url).post('/token').auth(c.client_id, c.client_secret).type('form').send({ grant_type: 'client_credentials' }).expect(200);
+        for (let i = 0; i < 150 && !updates.length; i += 1) await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 100));
+      } finally {
+        latch.container.knex.removeListener('query', listener);
+      }
+      expect(updates).to.have.length(1);
+      for (const c of registered) expect((await latch.container.queries.clients.find(c.client_id))!.last_used_at).to.be.instanceOf(Date);
     });
 
     it('latch prune removes dynamic clients unused for LATCH_DCR_IDLE_DAYS (30), and only those', async () => {
