@@ -1,6 +1,6 @@
-import DataLoader from 'dataloader';
 import type { Knex } from 'knex';
 import { deleteBatch } from '../db/delete-batch.js';
+import { perTurnBatch } from '../db/per-turn-batch.js';
 
 export type AccountRow = {
   id: string;
@@ -30,23 +30,16 @@ export type EmailTokenRow = {
 export type AccountQueries = ReturnType<typeof createAccountQueries>;
 
 export function createAccountQueries(knex: Knex) {
-  /**
-   * Look-ups by id outside a transaction made in the same turn of the event loop (concurrent
-   * token requests each loading their account) go to the database as one statement. Batching
-   * only: nothing is cached, each look-up reads the database.
-   */
-  const byId = new DataLoader<string, AccountRow | undefined>(
-    async (ids) => {
-      const rows = await knex<AccountRow>('accounts').whereIn('id', [...new Set(ids)]);
-      const found = new Map(rows.map((row) => [row.id, row]));
-      return ids.map((id) => found.get(id));
-    },
-    { cache: false, maxBatchSize: 100, batchScheduleFn: (send) => setImmediate(send) },
-  );
+  /** Look-ups by id outside a transaction (concurrent token requests each loading their account), batched per turn. */
+  const byId = perTurnBatch<string, AccountRow | undefined>(async (ids) => {
+    const rows = await knex<AccountRow>('accounts').whereIn('id', [...new Set(ids)]);
+    const found = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => found.get(id));
+  });
 
   return {
     async findById(id: string, db: Knex = knex): Promise<AccountRow | undefined> {
-      return db === knex ? byId.load(id) : db<AccountRow>('accounts').where({ id }).first();
+      return db === knex ? byId(id) : db<AccountRow>('accounts').where({ id }).first();
     },
 
     async findByEmail(emailNormalized: string, db: Knex = knex): Promise<AccountRow | undefined> {

@@ -1,6 +1,6 @@
-import DataLoader from 'dataloader';
 import type { Knex } from 'knex';
 import { deleteBatch } from '../db/delete-batch.js';
+import { perTurnBatch } from '../db/per-turn-batch.js';
 import { createWriteCoalescer } from '../db/write-coalescer.js';
 
 export type PayloadRow = {
@@ -30,42 +30,35 @@ export function createOidcPayloadQueries(knex: Knex) {
   const live = ['payload', 'consumed_at'];
 
   /**
-   * Look-ups by (model, id) made in the same turn of the event loop go to the database as one statement:
-   * oidc-provider looks a token up as an access token, client-credentials token and refresh
-   * token at once when introspecting or revoking without a hint, and concurrent requests'
-   * look-ups join too. Batching only: nothing is cached, each look-up reads the database.
+   * Look-ups by (model, id), batched per turn: oidc-provider looks a token up as an access
+   * token, client-credentials token and refresh token at once when introspecting or revoking
+   * without a hint, and concurrent requests' look-ups join too.
    */
-  const byKey = new DataLoader<RowKey, LiveRow | undefined>(
-    async (keys) => {
-      const rows = await table()
-        .select<Array<LiveRow & RowKey>>('model', 'id', ...live)
-        .whereIn('model', [...new Set(keys.map((k) => k.model))])
-        .whereIn('id', [...new Set(keys.map((k) => k.id))])
-        .andWhere(notExpired);
-      const found = new Map(rows.map((row) => [payloadKey(row.model, row.id), { payload: row.payload, consumed_at: row.consumed_at }]));
-      return keys.map((k) => found.get(payloadKey(k.model, k.id)));
-    },
-    { cache: false, maxBatchSize: 100, batchScheduleFn: (send) => setImmediate(send) },
-  );
+  const byKey = perTurnBatch<RowKey, LiveRow | undefined>(async (keys) => {
+    const rows = await table()
+      .select<Array<LiveRow & RowKey>>('model', 'id', ...live)
+      .whereIn('model', [...new Set(keys.map((k) => k.model))])
+      .whereIn('id', [...new Set(keys.map((k) => k.id))])
+      .andWhere(notExpired);
+    const found = new Map(rows.map((row) => [payloadKey(row.model, row.id), { payload: row.payload, consumed_at: row.consumed_at }]));
+    return keys.map((k) => found.get(payloadKey(k.model, k.id)));
+  });
 
   /**
-   * Consumes made in the same turn of the event loop (concurrent requests redeeming different
-   * codes or refresh tokens) go to the database as one UPDATE … WHERE consumed_at IS NULL
-   * RETURNING: a row comes back only if this statement consumed it. Two callers consuming the
-   * same row in one batch (a replay racing the first use) get true for the first only.
+   * Consumes, batched per turn (concurrent requests redeeming different codes or refresh
+   * tokens): one UPDATE … WHERE consumed_at IS NULL RETURNING, and a row comes back only if
+   * this statement consumed it. Two callers consuming the same row in one batch (a replay
+   * racing the first use) get true for the first only.
    */
-  const consumer = new DataLoader<RowKey, boolean>(
-    async (keys) => {
-      const consumed = await table()
-        .update({ consumed_at: new Date() })
-        .whereIn(['model', 'id'], [...new Map(keys.map((k) => [payloadKey(k.model, k.id), [k.model, k.id]])).values()])
-        .whereNull('consumed_at')
-        .returning(['model', 'id']);
-      const won = new Set(consumed.map((row) => payloadKey(row.model, row.id)));
-      return keys.map((k) => won.delete(payloadKey(k.model, k.id)));
-    },
-    { cache: false, maxBatchSize: 100, batchScheduleFn: (send) => setImmediate(send) },
-  );
+  const consume = perTurnBatch<RowKey, boolean>(async (keys) => {
+    const consumed = await table()
+      .update({ consumed_at: new Date() })
+      .whereIn(['model', 'id'], [...new Map(keys.map((k) => [payloadKey(k.model, k.id), [k.model, k.id]])).values()])
+      .whereNull('consumed_at')
+      .returning(['model', 'id']);
+    const won = new Set(consumed.map((row) => payloadKey(row.model, row.id)));
+    return keys.map((k) => won.delete(payloadKey(k.model, k.id)));
+  });
 
   const upsertRows = (rows: Array<Omit<PayloadRow, 'consumed_at'>>, q: Knex.QueryBuilder = table()) =>
     q
@@ -109,7 +102,7 @@ export function createOidcPayloadQueries(knex: Knex) {
     },
 
     async find(model: string, id: string): Promise<LiveRow | undefined> {
-      return byKey.load({ model, id });
+      return byKey({ model, id });
     },
 
     async findByUid(model: string, uid: string) {
@@ -122,7 +115,7 @@ export function createOidcPayloadQueries(knex: Knex) {
 
     /** Marks a row consumed; true only for the one caller that did it (UPDATE … WHERE consumed_at IS NULL). */
     async consume(model: string, id: string): Promise<boolean> {
-      return consumer.load({ model, id });
+      return consume({ model, id });
     },
 
     async grantIdOf(model: string, id: string): Promise<string | null> {
