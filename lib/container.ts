@@ -11,7 +11,7 @@ import { createAccountQueries } from './accounts/accounts.queries.js';
 import { createAccountAdminService } from './accounts/account-admin.service.js';
 import { createAuditQueries } from './audit/audit.queries.js';
 import { createAuditService } from './audit/audit.service.js';
-import { createIdleClientPruner, watchClientActivity } from './clients/client-activity.js';
+import { clientUseMarker, createIdleClientPruner, watchClientActivity } from './clients/client-activity.js';
 import { limitRegistration } from './oidc/registration-throttle.js';
 import { createOrgAdminService } from './orgs/orgs-admin.service.js';
 import { createAccessTokenVerifier } from './api/access-token-verifier.js';
@@ -72,7 +72,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     consents: createConsentQueries(knex),
     orgs: createOrgQueries(knex),
     mfa: createMfaQueries(knex),
-    apiKeys: createApiKeyQueries(knex),
+    apiKeys: createApiKeyQueries(knex, changes),
     audit: createAuditQueries(knex),
     upstream: createUpstreamQueries(knex),
   };
@@ -116,11 +116,11 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const accounts = createAccountService({ knex, queries: queries.accounts, payloads: queries.payloads, mail, throttle, issuer: config.issuer, onSignIn: metrics.signIn, audit });
   const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log, audit });
   const consents = createConsentService({ knex, queries: queries.consents, payloads: queries.payloads });
-  const orgs = createOrgService({ knex, queries: queries.orgs, accounts, mail, issuer: config.issuer });
-  const me = createMeService({ knex, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
+  const orgs = createOrgService({ knex, changes, queries: queries.orgs, accounts, mail, issuer: config.issuer });
+  const me = createMeService({ knex, changes, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
   const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log, audit });
   const exchangedTokenClaims = createExchangedTokenClaims();
-  const accountAdmin = createAccountAdminService({ knex, queries: queries.accounts, payloads: queries.payloads, orgQueries: queries.orgs, me, mfa });
+  const accountAdmin = createAccountAdminService({ knex, changes, queries: queries.accounts, payloads: queries.payloads, orgQueries: queries.orgs, me, mfa });
   const orgAdmin = createOrgAdminService({ queries: queries.orgs });
   const idleClients = createIdleClientPruner({ clients: queries.clients, audit, idleDays: config.dcrIdleDays });
   const upstreamRegistry = createUpstreamRegistry({
@@ -148,6 +148,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     },
   });
 
+  const clientUses = clientUseMarker(queries.clients, (err) => log.warn({ err }, 'could not note a client use'));
   // Built again, with the same configuration, whenever the signing keys change (provider-host.ts).
   const buildProvider = (material: KeyMaterial) => {
     const provider = createProvider({
@@ -166,7 +167,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     });
     registerApiKeyExchange(provider, { apiKeys, resources, claims: exchangedTokenClaims, audit });
     limitRegistration(provider, throttle);
-    watchClientActivity(provider, { audit, clients: queries.clients, onError: (err) => log.warn({ err }, 'could not note a client use') });
+    watchClientActivity(provider, { audit, uses: clientUses });
     answerApiKeyIntrospection(provider, apiKeys);
     metrics.watchProvider(provider);
     provider.on('server_error', (ctx: { path?: string }, err: Error) => log.error({ err, path: ctx?.path }, 'oidc-provider server error'));
@@ -220,6 +221,8 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
       return providerHost.current;
     },
     providerHost, keyRefresh, authenticateApi, metrics, renderer, prune, audit, accountAdmin, orgAdmin, idleClients, upstream, upstreamRegistry,
+    /** Writes the client and API-key use marks not yet written (on shutdown). */
+    flushUseMarks: () => Promise.all([clientUses.flush(), apiKeys.flushUseMarks()]),
   };
 }
 

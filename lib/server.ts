@@ -103,6 +103,7 @@ export async function startServer(config: Config, log: Logger = createLogger(con
           await container.prune.stop();
           await container.keyRefresh.stop();
           await container.vacuum?.stop();
+          await container.flushUseMarks().catch(() => undefined);
           await container.changes.close();
           await db.close();
         })();

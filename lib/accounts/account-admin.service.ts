@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/change-feed.js';
 import { conflict, invalidInput, LatchError, notFound } from '../http/errors.js';
 import { SoleOwnerError, type MeService } from '../me/me.service.js';
 import type { MfaService } from '../mfa/mfa.service.js';
@@ -23,13 +24,14 @@ export type AccountAdminService = ReturnType<typeof createAccountAdminService>;
 
 export function createAccountAdminService(deps: {
   knex: Knex;
+  changes: ChangeFeed;
   queries: AccountQueries;
   payloads: OidcPayloadQueries;
   orgQueries: OrgQueries;
   me: MeService;
   mfa: MfaService;
 }) {
-  const { knex, queries, payloads, orgQueries, me, mfa } = deps;
+  const { knex, changes, queries, payloads, orgQueries, me, mfa } = deps;
 
   /** An account named by its e-mail address or its id. */
   async function find(ref: unknown, db: Knex = knex): Promise<AccountRow> {
@@ -68,12 +70,13 @@ export function createAccountAdminService(deps: {
       };
     },
 
-    /** Disables the account and ends every session, grant and token it holds, all at once. */
+    /** Disables the account and ends every session, grant and token it holds, all at once (its API keys fail from the commit on, on every instance). */
     async disable(ref: unknown) {
-      return knex.transaction(async (trx) => {
+      return changes.transaction(async (trx, announce) => {
         const row = await find(ref, trx);
         await refuseLastAdmin(row, 'disabled', trx);
         await queries.update(row.id, { disabled: true }, trx);
+        await announce('accounts', [row.id]);
         const ended = await payloads.deleteAllForAccount(row.id, trx);
         return { id: row.id, email: row.email, disabled: true, ended };
       });
@@ -81,7 +84,7 @@ export function createAccountAdminService(deps: {
 
     async enable(ref: unknown) {
       const row = await find(ref);
-      await queries.update(row.id, { disabled: false });
+      await changes.write('accounts', () => [row.id], (trx) => queries.update(row.id, { disabled: false }, trx));
       return { id: row.id, email: row.email, disabled: false };
     },
 

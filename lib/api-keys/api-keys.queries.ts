@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/change-feed.js';
 import { deleteBatch } from '../db/delete-batch.js';
+import { createReadCache } from '../db/read-cache.js';
 
 export type ApiKeyRow = {
   id: string;
@@ -34,20 +36,38 @@ function ownerWhere(owner: ApiKeyOwner) {
   return 'accountId' in owner ? { account_id: owner.accountId } : { org_id: owner.orgId };
 }
 
-export function createApiKeyQueries(knex: Knex) {
+/**
+ * The check of a presented key reads its row from memory when this instance has read it
+ * since it last changed. Every change that can make a key fail — revocation, rotation, its
+ * owning account disabled, enabled or deleted, its organization deleted — is announced on the
+ * change feed (topics api_keys, accounts, organizations), so the cache of every instance
+ * forgets it when the change commits; while the feed is down the check reads through.
+ * `last_used_at` is not read from here (the use marks are kept in memory: lib/db/use-marks.ts).
+ */
+export function createApiKeyQueries(knex: Knex, changes: ChangeFeed) {
   const table = (db: Knex = knex) => db<ApiKeyRow>('api_keys');
+  const lookups = createReadCache<ApiKeyLookupRow>(changes, 'api_keys');
+  changes.subscribe('accounts', (accountId) => lookups.forgetWhere((row) => accountId === undefined || row.account_id === accountId));
+  changes.subscribe('organizations', (orgId) => lookups.forgetWhere((row) => orgId === undefined || row.org_id === orgId));
 
   return {
     async insert(row: Omit<ApiKeyRow, 'created_at' | 'last_used_at' | 'rotated_at' | 'revoked_at' | 'previous_secret_hash' | 'previous_expires_at'>) {
       await table().insert({ ...row, labels: JSON.stringify(row.labels) as never });
     },
 
-    /** One indexed read per use: revocation and expiry take effect on every instance at once. */
-    async findByPublicId(publicId: string): Promise<ApiKeyLookupRow | undefined> {
-      return knex('api_keys as k')
-        .leftJoin('accounts as a', 'a.id', 'k.account_id')
-        .where('k.public_id', publicId)
-        .first<ApiKeyLookupRow | undefined>('k.*', 'a.disabled as owner_disabled');
+    /** The row a presented key names, with its owner's `disabled` (frozen: shared by every caller). */
+    async findByPublicId(publicId: string): Promise<Readonly<ApiKeyLookupRow> | undefined> {
+      return lookups.get(publicId, () =>
+        knex('api_keys as k')
+          .leftJoin('accounts as a', 'a.id', 'k.account_id')
+          .where('k.public_id', publicId)
+          .first<ApiKeyLookupRow | undefined>('k.*', 'a.disabled as owner_disabled'),
+      );
+    },
+
+    /** A transaction whose `changed(publicId)` announces that key's change when it commits. */
+    async transaction<T>(work: (trx: Knex.Transaction, changed: (publicId: string) => Promise<void>) => Promise<T>): Promise<T> {
+      return changes.transaction((trx, announce) => work(trx, (publicId) => announce('api_keys', [publicId])));
     },
 
     /** A key of this owner, or nothing: another owner's key is never found. */
@@ -76,18 +96,23 @@ export function createApiKeyQueries(knex: Knex) {
       return !!(await knex('organizations').where({ id: orgId }).first('id'));
     },
 
-    async revoke(id: string, db: Knex = knex): Promise<boolean> {
-      return (await table(db).where({ id }).whereNull('revoked_at').update({ revoked_at: new Date() })) === 1;
+    async revoke(key: Pick<ApiKeyRow, 'id' | 'public_id'>): Promise<boolean> {
+      return changes.write(
+        'api_keys',
+        (revoked) => (revoked ? [key.public_id] : []),
+        async (trx) => (await table(trx).where({ id: key.id }).whereNull('revoked_at').update({ revoked_at: new Date() })) === 1,
+      );
     },
 
-    async rotate(id: string, changes: Pick<ApiKeyRow, 'secret_hash' | 'previous_secret_hash' | 'previous_expires_at' | 'rotated_at'>, db: Knex = knex) {
-      return (await table(db).where({ id }).whereNull('revoked_at').update(changes)) === 1;
+    /** Inside `transaction`, which announces the change. */
+    async rotate(id: string, update: Pick<ApiKeyRow, 'secret_hash' | 'previous_secret_hash' | 'previous_expires_at' | 'rotated_at'>, trx: Knex.Transaction) {
+      return (await table(trx).where({ id }).whereNull('revoked_at').update(update)) === 1;
     },
 
-    /** Sets last_used_at unless another request (on any instance) did within the window. */
-    async touchLastUsed(id: string, now: Date, notSince: Date) {
+    /** Sets last_used_at of these keys, each unless another request (on any instance) did since `notSince`. */
+    async touchLastUsed(ids: readonly string[], now: Date, notSince: Date) {
       await table()
-        .where({ id })
+        .whereIn('id', ids)
         .where((q) => q.whereNull('last_used_at').orWhere('last_used_at', '<', notSince))
         .update({ last_used_at: now });
     },

@@ -5,6 +5,7 @@ import type { AccountService } from '../accounts/accounts.service.js';
 import type { AuditService } from '../audit/audit.service.js';
 import { parseDuration } from '../config/durations.js';
 import type { Sealer } from '../crypto/seal.js';
+import { createUseMarker } from '../db/use-marks.js';
 import { conflict, forbidden, invalidInput, notFound } from '../http/errors.js';
 import type { Logger } from '../log.js';
 import type { OrgService } from '../orgs/orgs.service.js';
@@ -152,6 +153,12 @@ export type ApiKeyService = ReturnType<typeof createApiKeyService>;
 export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; resources: ResourceService; orgs: OrgService; accounts: AccountService; sealer: Sealer; log: Logger; audit?: Pick<AuditService, 'record'> }) {
   const { knex, queries, resources, orgs, accounts, sealer, log } = deps;
   const audit = async (event: Parameters<AuditService['record']>[0]) => deps.audit?.record(event);
+  // last_used_at moves at most once a minute per key, in batches off the request's path
+  const uses = createUseMarker({
+    resolutionMs: LAST_USED_RESOLUTION_SECONDS * 1000,
+    write: (ids, now, notSince) => queries.touchLastUsed(ids, now, notSince),
+    onError: (err) => log.warn({ err }, 'could not note an API key use'),
+  });
 
   /**
    * The HMAC key: 32 random bytes made once per deployment and kept in `keys`, sealed with
@@ -252,7 +259,7 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
     if (typeof keyId !== 'string' || keyId.length > 64) throw notFound('API key');
     const row = owner ? await queries.findForOwner(owner, keyId) : await queries.findById(keyId);
     if (!row) throw notFound('API key');
-    if (await queries.revoke(row.id)) {
+    if (await queries.revoke(row)) {
       await audit({ type: 'api_key.revoked', actor: auditActor(actor), subject: row.id, details: { prefix: displayPrefix(row.public_id), owner: ownerLog(row.account_id ? { accountId: row.account_id } : { orgId: row.org_id! }) } });
     }
     return toView((await queries.findById(row.id))!);
@@ -262,7 +269,7 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
     const { gracePeriod = DEFAULT_GRACE_SECONDS } = parse(rotateApiKeySchema, rawInput);
     if (typeof keyId !== 'string' || keyId.length > 64) throw notFound('API key');
     const hmac = await loadHmacKey();
-    const result = await knex.transaction(async (trx) => {
+    const result = await queries.transaction(async (trx, changed) => {
       const row = await queries.findByIdForUpdate(keyId, trx);
       const mine = row && (!owner || ('accountId' in owner ? row.account_id === owner.accountId : row.org_id === owner.orgId));
       if (!row || !mine) throw notFound('API key');
@@ -277,6 +284,7 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
         previous_expires_at: gracePeriod > 0 ? new Date(Math.min(now.getTime() + gracePeriod * 1000, row.expires_at.getTime())) : null,
         rotated_at: now,
       }, trx);
+      await changed(row.public_id);
       return { key, row: (await queries.findById(row.id, trx))! };
     });
     const view = toView(result.row);
@@ -351,22 +359,24 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
       if (row.revoked_at) return refuse('revoked', fields);
       if (row.expires_at <= now) return refuse('expired', fields);
       if (row.owner_disabled) return refuse('owner_disabled', fields);
-      if (!row.last_used_at || now.getTime() - row.last_used_at.getTime() >= LAST_USED_RESOLUTION_SECONDS * 1000) {
-        await queries.touchLastUsed(row.id, now, new Date(now.getTime() - LAST_USED_RESOLUTION_SECONDS * 1000));
-      }
+      uses.mark(row.id);
       return {
         id: row.id,
         prefix,
         sub: (row.account_id ?? row.org_id)!,
         accountId: row.account_id,
         orgId: row.org_id,
-        scopes: row.scopes,
+        // the row is shared with every later check of this key: callers get their own copies
+        scopes: [...row.scopes],
         resource: row.resource,
-        labels: row.labels,
+        labels: { ...row.labels },
         createdAt: row.created_at,
         expiresAt: row.expires_at,
       };
     },
+
+    /** Writes the use marks not yet written (on shutdown). */
+    flushUseMarks: () => uses.flush(),
 
     /** For the prune job: one batch of keys revoked or expired more than 30 days ago. */
     async deleteStaleBatch(limit: number) {

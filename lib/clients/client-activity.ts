@@ -1,55 +1,23 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditService } from '../audit/audit.service.js';
+import { createUseMarker, type UseMarker } from '../db/use-marks.js';
 import type { ClientQueries } from './clients.queries.js';
 
 /**
  * What happens to clients through oidc-provider: dynamic registrations, updates and deletions
  * (RFC 7591/7592) go to the audit log, and each successful token request marks its client as
- * used, so that dynamically registered clients nobody uses can be pruned.
- *
- * Marking use must stay cheap: each instance writes a client's last use at most once a
- * minute (remembered in memory), off the request's path, and the write itself is conditional
- * so another instance's recent mark makes it a no-op. The marks of one second go out as one
- * UPDATE: clients first used together (say, 500 machine clients after a start) come due
- * together every minute, and one statement each was a burst that held the pool and the CPU
- * for a few hundred milliseconds while token requests waited.
+ * used (at most once a minute per client and instance, in batches off the request's path:
+ * `clientUseMarker`), so that dynamically registered clients nobody uses can be pruned.
  */
-const MARK_FLUSH_MS = 1000;
 export const CLIENT_LAST_USED_RESOLUTION_SECONDS = 60;
-const REMEMBERED_MAX = 10_000;
 
-export function watchClientActivity(provider: Provider, deps: { audit: Pick<AuditService, 'record'>; clients: ClientQueries; onError: (err: unknown) => void }) {
-  const { audit, clients } = deps;
-  const resolutionMs = CLIENT_LAST_USED_RESOLUTION_SECONDS * 1000;
-  const lastMarked = new Map<string, number>();
-  const due = new Set<string>();
-  let flushTimer: NodeJS.Timeout | undefined;
+export function clientUseMarker(clients: ClientQueries, onError: (err: unknown) => void): UseMarker {
+  return createUseMarker({ resolutionMs: CLIENT_LAST_USED_RESOLUTION_SECONDS * 1000, write: (ids, now, staleBefore) => clients.touchLastUsed(ids, now, staleBefore), onError });
+}
 
-  function flush() {
-    flushTimer = undefined;
-    const ids = [...due];
-    due.clear();
-    const now = Date.now();
-    clients.touchLastUsed(ids, new Date(now), new Date(now - resolutionMs)).catch((err) => {
-      for (const id of ids) lastMarked.delete(id);
-      deps.onError(err);
-    });
-  }
-
-  function markUsed(clientId: string) {
-    const now = Date.now();
-    const previous = lastMarked.get(clientId);
-    if (previous !== undefined && now - previous < resolutionMs) return;
-    if (lastMarked.size >= REMEMBERED_MAX) {
-      for (const [id, at] of lastMarked) if (now - at >= resolutionMs) lastMarked.delete(id);
-      if (lastMarked.size >= REMEMBERED_MAX) lastMarked.clear();
-    }
-    lastMarked.set(clientId, now);
-    due.add(clientId);
-    flushTimer ??= setTimeout(flush, MARK_FLUSH_MS).unref();
-  }
-
+export function watchClientActivity(provider: Provider, deps: { audit: Pick<AuditService, 'record'>; uses: UseMarker }) {
+  const { audit } = deps;
   const registration = (type: string) => (ctx: KoaContextWithOIDC, client?: { clientId: string; clientName?: string }) => {
     const clientId = client?.clientId ?? ctx.oidc.client?.clientId;
     void audit.record({
@@ -67,7 +35,7 @@ export function watchClientActivity(provider: Provider, deps: { audit: Pick<Audi
 
   provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
     const clientId = ctx.oidc.client?.clientId;
-    if (clientId) markUsed(clientId);
+    if (clientId) deps.uses.mark(clientId);
   });
 }
 

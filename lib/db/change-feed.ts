@@ -5,8 +5,9 @@ import type { Logger } from '../log.js';
 
 /**
  * Tells every instance sharing the database that rows of a cached table changed, so each can
- * keep hot, rarely written rows (clients, resource servers) in memory and still see a change
- * made anywhere at once.
+ * keep hot, rarely written rows (clients, resource servers, API keys) in memory and still see a
+ * change made anywhere at once. A cache whose rows depend on other rows (an API key on its
+ * owner) also listens to their topics (accounts, organizations).
  *
  * A write runs in a transaction that also issues `pg_notify`; PostgreSQL delivers the notice
  * to every listening session only when that transaction commits. The writing instance forgets
@@ -25,9 +26,11 @@ import type { Logger } from '../log.js';
  * The embedded database is one process's own (the data directory is locked), so changes are
  * only ever made here and the feed is always live.
  */
-export type ChangeTopic = 'clients' | 'resource_servers';
+export type ChangeTopic = 'clients' | 'resource_servers' | 'api_keys' | 'accounts' | 'organizations';
 /** `undefined`: anything in the topic may have changed */
 export type ChangeListener = (key: string | undefined) => void;
+/** Says, inside a transaction, that these rows of `topic` change when it commits. */
+export type Announce = (topic: ChangeTopic, keys: readonly string[]) => Promise<void>;
 
 export type ChangeFeed = {
   readonly live: boolean;
@@ -36,6 +39,8 @@ export type ChangeFeed = {
    * notice goes out on commit, and this instance's listeners hear it just after.
    */
   write<T>(topic: ChangeTopic, keys: (result: T) => readonly string[], write: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /** A transaction that may announce changes to several topics; each is heard only if it commits. */
+  transaction<T>(work: (trx: Knex.Transaction, announce: Announce) => Promise<T>): Promise<T>;
   subscribe(topic: ChangeTopic, listener: ChangeListener): void;
   /** Starts listening for other instances' changes (PostgreSQL); until then `live` is false. */
   start(): Promise<void>;
@@ -147,22 +152,33 @@ export function createChangeFeed(opts: { knex: Knex; kind: 'embedded' | 'postgre
     reconnectMs = Math.min(reconnectMs * 2, RECONNECT_MAX_MS);
   }
 
+  async function transaction<T>(work: (trx: Knex.Transaction, announce: Announce) => Promise<T>): Promise<T> {
+    const announced: Notice[] = [];
+    const result = await opts.knex.transaction((trx) =>
+      work(trx, async (topic, keys) => {
+        if (!keys.length) return;
+        announced.push({ t: topic, k: keys });
+        if (opts.kind === 'postgres') await trx.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, payloadOf(topic, keys)]);
+      }),
+    );
+    for (const notice of announced) dispatch(notice);
+    return result;
+  }
+
   return {
     get live() {
       return isLive();
     },
 
-    async write(topic, keys, write) {
-      let changed: readonly string[] = [];
-      const result = await opts.knex.transaction(async (trx) => {
+    write(topic, keys, write) {
+      return transaction(async (trx, announce) => {
         const value = await write(trx);
-        changed = keys(value);
-        if (opts.kind === 'postgres' && changed.length) await trx.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, payloadOf(topic, changed)]);
+        await announce(topic, keys(value));
         return value;
       });
-      if (changed.length) dispatch({ t: topic, k: changed });
-      return result;
     },
+
+    transaction,
 
     subscribe(topic, listen) {
       listeners.set(topic, [...(listeners.get(topic) ?? []), listen]);

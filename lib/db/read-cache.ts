@@ -15,6 +15,8 @@ export type ReadCache<V> = {
   get(key: string, load: () => Promise<V | undefined>): Promise<V | undefined>;
   /** The value kept for `key`, without loading it; undefined when none is kept or the feed is down. A value once replaced never comes back: a change or a reload keeps a new object. */
   peek(key: string): V | undefined;
+  /** Forgets every kept value `matches` picks (for a change to rows the values depend on); reads in flight are not kept. */
+  forgetWhere(matches: (value: V) => boolean): void;
 };
 
 export const READ_CACHE_TTL_MS = 60_000;
@@ -41,6 +43,10 @@ export function createReadCache<V extends object>(feed: ChangeFeed, topic: Chang
     },
     peek(key) {
       return feed.live ? entries.get(key) : undefined;
+    },
+    forgetWhere(matches) {
+      generation++;
+      for (const [key, value] of entries.entries()) if (matches(value)) entries.delete(key);
     },
   };
 }

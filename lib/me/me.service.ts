@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/change-feed.js';
 import type { AccountService } from '../accounts/accounts.service.js';
 import type { ClientQueries } from '../clients/clients.queries.js';
 import type { ConsentService } from '../consents/consents.service.js';
@@ -22,13 +23,14 @@ export type MeService = ReturnType<typeof createMeService>;
 
 export function createMeService(deps: {
   knex: Knex;
+  changes: ChangeFeed;
   accounts: AccountService;
   orgs: OrgService;
   consents: ConsentService;
   payloads: OidcPayloadQueries;
   clients: ClientQueries;
 }) {
-  const { knex, accounts, orgs, consents, payloads, clients } = deps;
+  const { knex, changes, accounts, orgs, consents, payloads, clients } = deps;
 
   return {
     async profile(accountId: string) {
@@ -121,11 +123,12 @@ export function createMeService(deps: {
     async deleteAccount(accountId: string) {
       const blocking = await orgs.soleOwnedWithOthers(accountId);
       if (blocking.length) throw new SoleOwnerError(blocking);
-      await knex.transaction(async (trx) => {
-        await orgs.deleteSoleOrganizations(accountId, trx);
+      await changes.transaction(async (trx, announce) => {
+        await announce('organizations', await orgs.deleteSoleOrganizations(accountId, trx));
         await payloads.deleteAllForAccount(accountId, trx);
         const n = await trx('accounts').where({ id: accountId }).delete();
         if (n !== 1) throw conflict('the account was already deleted');
+        await announce('accounts', [accountId]);
       });
     },
   };

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/change-feed.js';
 import { normalizeEmail, type AccountService } from '../accounts/accounts.service.js';
 import { conflict, forbidden, invalidInput, LatchError, notFound } from '../http/errors.js';
 import type { MailService } from '../mail/mail.service.js';
@@ -37,8 +38,8 @@ function validRole(value: unknown): Role {
 
 export type OrgService = ReturnType<typeof createOrgService>;
 
-export function createOrgService(deps: { knex: Knex; queries: OrgQueries; accounts: AccountService; mail: MailService; issuer: string }) {
-  const { knex, queries, accounts, mail, issuer } = deps;
+export function createOrgService(deps: { knex: Knex; changes: ChangeFeed; queries: OrgQueries; accounts: AccountService; mail: MailService; issuer: string }) {
+  const { knex, changes, queries, accounts, mail, issuer } = deps;
 
   /** The caller's membership of the org, or 404 — the same answer whether it exists or not. */
   async function membershipOrNotFound(accountId: string, orgId: unknown, db: Knex = knex) {
@@ -106,7 +107,8 @@ export function createOrgService(deps: { knex: Knex; queries: OrgQueries; accoun
       const membership = await membershipOrNotFound(accountId, orgId);
       requireRole(membership.role, 'owner');
       if (membership.personal) throw invalidInput('a personal organization goes only with its account');
-      await queries.deleteOrg(membership.id);
+      // announced: the organization's API keys go with it, and caches of them must forget them
+      await changes.write('organizations', () => [membership.id], (trx) => queries.deleteOrg(membership.id, trx));
     },
 
     async members(accountId: string, orgId: unknown) {
@@ -255,11 +257,13 @@ export function createOrgService(deps: { knex: Knex; queries: OrgQueries; accoun
       return blocking;
     },
 
-    /** Deletes the organizations the account alone belongs to (used when the account is deleted). */
-    async deleteSoleOrganizations(accountId: string, trx: Knex.Transaction) {
+    /** Deletes the organizations the account alone belongs to (used when the account is deleted); returns their ids, for the caller to announce. */
+    async deleteSoleOrganizations(accountId: string, trx: Knex.Transaction): Promise<string[]> {
+      const deleted: string[] = [];
       for (const org of await trx('memberships').where({ account_id: accountId }).select('org_id')) {
-        if ((await queries.countMembers(org.org_id, trx)) === 1) await queries.deleteOrg(org.org_id, trx);
+        if ((await queries.countMembers(org.org_id, trx)) === 1 && (await queries.deleteOrg(org.org_id, trx))) deleted.push(org.org_id);
       }
+      return deleted;
     },
   };
 }

@@ -172,21 +172,20 @@ describe('API keys: Latch API', () => {
     expect(hmac.sealed_private.startsWith('v1.')).to.equal(true);
   });
 
-  it('moves last_used_at at most once a minute', async () => {
+  it('moves last_used_at at most once a minute, off the request path', async () => {
     const created = await newKey(aliceToken);
     await withKey(created.key).get('/whoami').expect(200);
+    // the marks of a second leave together; flushUseMarks writes what is due now (as on shutdown)
+    await latch.container.flushUseMarks();
     const first = (await row(created.id)).last_used_at as Date;
     expect(first).to.be.instanceOf(Date);
+    expect(Date.now() - first.getTime()).to.be.within(0, 5000);
     await withKey(created.key).get('/whoami').expect(200);
     await withKey(created.key).get('/me').expect(200);
+    await latch.container.flushUseMarks();
     expect(((await row(created.id)).last_used_at as Date).getTime()).to.equal(first.getTime());
-    // 61 seconds later (moved back in the database rather than waited for)
-    const earlier = new Date(first.getTime() - 61_000);
-    await latch.container.knex('api_keys').where({ id: created.id }).update({ last_used_at: earlier });
-    await withKey(created.key).get('/whoami').expect(200);
-    expect(((await row(created.id)).last_used_at as Date).getTime()).to.be.greaterThan(first.getTime() - 1000);
     const listed = (await bearer(aliceToken).get('/api-keys').expect(200)).body.find((k: { id: string }) => k.id === created.id);
-    expect(listed.lastUsedAt).to.be.a('string');
+    expect(listed.lastUsedAt).to.equal(first.toISOString());
   });
 
   it('rotation: a new secret; the old one works for the grace period only', async () => {
@@ -198,8 +197,10 @@ describe('API keys: Latch API', () => {
     expect(new Date(rotated.previousSecretExpiresAt).getTime() - Date.now()).to.be.within(9 * 60_000, 10 * 60_000 + 1000);
     await withKey(rotated.key).get('/whoami').expect(200);
     await withKey(created.key).get('/whoami').expect(200);
-    // the grace period ends
-    await latch.container.knex('api_keys').where({ id: created.id }).update({ previous_expires_at: new Date(Date.now() - 1000) });
+    // the grace period ends (a change made in the database is announced, as Latch's own are)
+    await latch.container.changes.write('api_keys', () => [rotated.prefix.slice('latch_'.length)], (trx) =>
+      trx('api_keys').where({ id: created.id }).update({ previous_expires_at: new Date(Date.now() - 1000) }),
+    );
     await withKey(created.key).get('/whoami').expect(401);
     await withKey(rotated.key).get('/whoami').expect(200);
 

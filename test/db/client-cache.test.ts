@@ -5,6 +5,7 @@ import request from 'supertest';
 import { CHANGE_CHANNEL, createChangeFeed } from '../../lib/db/change-feed.js';
 import { createLogger } from '../../lib/log.js';
 import { createTestDatabase, usingPostgres, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/eventually.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
 
 /**
@@ -29,14 +30,6 @@ function countQueries(knex: Knex, table: string) {
 
 function clientCredentials(latch: TestLatch, clientId: string, secret: string, scope = 'read') {
   return request(latch.url).post('/token').auth(clientId, secret).type('form').send({ grant_type: 'client_credentials', resource: RESOURCE, scope });
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, withinMs = 5_000) {
-  const deadline = Date.now() + withinMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${withinMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('client and resource cache', () => {

@@ -35,9 +35,10 @@ const TABLES = [
 // oidc-provider on every render of that form, error pages included, and saving it moves the
 // session's expiry: that is the form working, not the request changing anything.
 const ROW_TEXT: Record<string, string> = {
-  // a client's last use is noted off the request path, in a batch up to a second later
-  // (client-activity.ts): a mark that lands now belongs to an earlier, accepted request
+  // a client's or an API key's last use is noted off the request path, in a batch up to a
+  // second later (lib/db/use-marks.ts): a mark that lands now belongs to an earlier, accepted request
   clients: "(to_jsonb(x) - 'last_used_at')::text",
+  api_keys: "(to_jsonb(x) - 'last_used_at')::text",
   oidc_payloads: "(x.model, x.id, x.grant_id, x.client_id, x.user_code, x.uid, x.consumed_at, case when x.model = 'Session' then x.payload - 'state' - 'exp' else x.payload end, case when x.model = 'Session' then null else x.expires_at end)::text",
 };
 
