@@ -80,8 +80,12 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
 /**
  * One JSON log line per request, with status and duration, when its response is done. A plain
  * function rather than an async layer around the rest: it adds no promise to the request.
+ * The line holds nothing but the method, the path (without its query), the status and the
+ * time, so it skips the redaction of secrets the logger otherwise applies (half the cost of a
+ * line).
  */
-export function requestLog(log: Logger): Koa.Middleware {
+export function requestLog(logger: Logger): Koa.Middleware {
+  const log = logger.child({}, { redact: [] });
   return (ctx, next) => {
     const started = process.hrtime.bigint();
     ctx.res.once('close', () => {

@@ -29,9 +29,21 @@ export async function loadInteraction(provider: Provider, ctx: Koa.Context): Pro
   return details;
 }
 
-/** Finishes the interaction and sends the browser back to oidc-provider with a 303. */
-export async function finishInteraction(provider: Provider, ctx: Koa.Context, result: InteractionResults, merge = false) {
-  const redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+/**
+ * Finishes the interaction and sends the browser back to oidc-provider with a 303. Given the
+ * interaction this request already loaded, it stores the result on it as
+ * `provider.interactionResult` does, without reading the interaction a second time.
+ */
+export async function finishInteraction(provider: Provider, ctx: Koa.Context, result: InteractionResults, opts: { merge?: boolean; loaded?: Interaction } = {}) {
+  const { merge = false, loaded } = opts;
+  let redirectTo: string;
+  if (loaded) {
+    loaded.result = merge && !('error' in result) ? { ...loaded.lastSubmission, ...result } : result;
+    await loaded.save(loaded.exp - Math.floor(Date.now() / 1000));
+    redirectTo = loaded.returnTo;
+  } else {
+    redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
+  }
   ctx.status = 303;
   ctx.redirect(redirectTo);
 }

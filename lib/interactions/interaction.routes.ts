@@ -129,8 +129,8 @@ export function interactionRoutes(deps: InteractionDeps, formMiddleware: Koa.Mid
   }
 
   router.post('/abort', async (ctx) => {
-    await loadInteraction(provider, ctx);
-    await finishInteraction(provider, ctx, { error: 'access_denied', error_description: 'the person cancelled the request' });
+    const interaction = await loadInteraction(provider, ctx);
+    await finishInteraction(provider, ctx, { error: 'access_denied', error_description: 'the person cancelled the request' }, { loaded: interaction });
   });
 
   return router;

@@ -31,7 +31,7 @@ export function createLoginStep(deps: { provider: Provider; renderer: Renderer; 
           ctx.status = 303;
           return ctx.redirect(`/interaction/${interaction.uid}/${next === 'enrol' ? 'mfa/enrol' : 'mfa'}`);
         }
-        await finishInteraction(provider, ctx, { login: { accountId: account.id, ...passwordOnly(), remember: true } });
+        await finishInteraction(provider, ctx, { login: { accountId: account.id, ...passwordOnly(), remember: true } }, { loaded: interaction });
       } catch (err) {
         if (err instanceof Throttled) {
           ctx.set('Retry-After', String(err.retryAfterSeconds));

@@ -61,6 +61,14 @@ const credentialRow = (r: WebAuthnCredentialRow) => ({ ...r, counter: Number(r.c
 
 export function createMfaQueries(knex: Knex) {
   return {
+    /** Whether the account has a confirmed authenticator app or a passkey: one read, on every password sign-in. */
+    async hasSecondFactor(accountId: string): Promise<boolean> {
+      const totp = knex('mfa_totp_factors').select(knex.raw('1')).where({ account_id: accountId, confirmed: true });
+      const passkey = knex('webauthn_credentials').select(knex.raw('1')).where({ account_id: accountId });
+      const row = await knex.first(knex.raw('exists ? or exists ? as has', [totp, passkey]));
+      return row?.has === true;
+    },
+
     // ---- authenticator apps (TOTP)
 
     async findConfirmedTotp(accountId: string, db: Knex = knex) {

@@ -123,7 +123,7 @@ export function createMfaService(deps: {
     return { totp: app, passkeys: keys, remainingRecoveryCodes };
   }
 
-  const hasSecondFactor = async (accountId: string) => (await totp.isEnrolled(accountId)) || (await passkeys.hasAny(accountId));
+  const hasSecondFactor = (accountId: string) => queries.hasSecondFactor(accountId);
 
   /** With LATCH_MFA=required an account keeps at least one factor. */
   async function assertNotLastFactor(accountId: string, removing: number) {
