@@ -5,7 +5,7 @@ import type { ChangeFeed, ChangeTopic } from './change-feed.js';
  * Rows read on nearly every request and rarely written, kept in memory and forgotten when the
  * change feed says they changed — on this instance or any other. Only rows that exist are
  * kept (an unknown id always asks the database), values are frozen so no caller can alter
- * what the next one reads, and every entry also expires after `ttlMs` as a bound for changes
+ * what the next one reads, and every entry also expires within `ttlMs` as a bound for changes
  * made outside Latch (a hand-written UPDATE announces nothing).
  *
  * A read that was in flight when a change arrived is returned but not kept: it may have read
@@ -21,9 +21,21 @@ export type ReadCache<V> = {
 
 export const READ_CACHE_TTL_MS = 60_000;
 const READ_CACHE_MAX = 10_000;
+/**
+ * Each entry lives between 75 % and all of the TTL, drawn at random: rows first read together
+ * (500 clients at start-up) would otherwise expire together, and every later TTL would bring
+ * them back as a burst of reads — and, for clients, of oidc-provider Client objects rebuilt.
+ */
+const TTL_SPREAD = 0.25;
 
-export function createReadCache<V extends object>(feed: ChangeFeed, topic: ChangeTopic, opts: { ttlMs?: number; max?: number } = {}): ReadCache<V> {
-  const entries = new LRUCache<string, V>({ max: opts.max ?? READ_CACHE_MAX, ttl: opts.ttlMs ?? READ_CACHE_TTL_MS });
+export function createReadCache<V extends object>(
+  feed: ChangeFeed,
+  topic: ChangeTopic,
+  opts: { ttlMs?: number; max?: number; /** the clock (tests move it) */ now?: () => number } = {},
+): ReadCache<V> {
+  const ttlMs = opts.ttlMs ?? READ_CACHE_TTL_MS;
+  const entries = new LRUCache<string, V>({ max: opts.max ?? READ_CACHE_MAX, ttl: ttlMs, ...(opts.now ? { perf: { now: opts.now } } : {}) });
+  const entryTtl = () => Math.round(ttlMs * (1 - TTL_SPREAD * Math.random()));
   let generation = 0;
   feed.subscribe(topic, (key) => {
     generation++;
@@ -38,7 +50,7 @@ export function createReadCache<V extends object>(feed: ChangeFeed, topic: Chang
       if (hit) return hit;
       const startedAt = generation;
       const value = await load();
-      if (value !== undefined && startedAt === generation && feed.live) entries.set(key, deepFreeze(value));
+      if (value !== undefined && startedAt === generation && feed.live) entries.set(key, deepFreeze(value), { ttl: entryTtl() });
       return value;
     },
     peek(key) {
