@@ -30,10 +30,45 @@ import { upstreamApiRoutes, upstreamRoutes } from './upstream/upstream.routes.js
  */
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 function latchRoutes(routers: Router[]): Koa.Middleware {
-  const routes = compose(routers.flatMap((router) => [router.routes(), router.allowedMethods()]) as Koa.Middleware[]);
   const protocolPaths = [...Object.values(PROTOCOL_ROUTES), '/.well-known/openid-configuration'];
   const providerOnly = new Set(protocolPaths.filter((path) => routers.every((router) => METHODS.every((method) => !router.match(path, method).path.length))));
-  return (ctx, next) => (providerOnly.has(ctx.path) ? next() : routes(ctx, next));
+  const routes = routersByFirstSegment(routers);
+  return (ctx, next) => (providerOnly.has(ctx.path) ? next() : routes(ctx.path)(ctx, next));
+}
+
+/**
+ * The routers a path can reach, by its first segment: each router is matched only against the
+ * paths its routes could match (an API call is not tried against every hosted page's route).
+ * A route's first segment is static ("api"), begins with a static part and goes on as a
+ * pattern ("account(?:/…)?", from router.use: reached by any segment starting "account"), or
+ * is a parameter, a pattern or empty (the router is tried for every path). A path whose first
+ * segment no route names is tried against every router that might take it. Routers keep their
+ * order; matching ignores case, as @koa/router's does.
+ */
+function routersByFirstSegment(routers: Router[]): (path: string) => Koa.Middleware {
+  const firstSegment = (path: string) => path.split('/', 2)[1]?.toLowerCase() ?? '';
+  type Reach = { exact: Set<string>; prefixes: Set<string> } | 'any';
+  const reachOf = (router: Router): Reach => {
+    const exact = new Set<string>();
+    const prefixes = new Set<string>();
+    for (const layer of router.stack) {
+      const segment = typeof layer.path === 'string' ? firstSegment(layer.path) : '';
+      const staticPart = /^[a-z0-9._~-]*/.exec(segment)![0];
+      if (!staticPart) return 'any';
+      if (staticPart === segment) exact.add(segment);
+      else prefixes.add(staticPart);
+    }
+    return { exact, prefixes };
+  };
+  const reach = routers.map((router) => ({ router, reach: reachOf(router) }));
+  const takes = (r: Reach, segment: string | undefined) =>
+    r === 'any' || (segment === undefined ? r.prefixes.size > 0 : r.exact.has(segment) || [...r.prefixes].some((prefix) => segment.startsWith(prefix)));
+  const composed = (segment: string | undefined) =>
+    compose(reach.filter((r) => takes(r.reach, segment)).flatMap(({ router }) => [router.routes(), router.allowedMethods()]) as Koa.Middleware[]);
+  const named = new Set(reach.flatMap(({ reach: r }) => (r === 'any' ? [] : [...r.exact, ...r.prefixes])));
+  const bySegment = new Map([...named].map((segment) => [segment, composed(segment)]));
+  const others = composed(undefined);
+  return (path) => bySegment.get(firstSegment(path)) ?? others;
 }
 
 /** The Koa app; middleware in the order a request meets it, oidc-provider mounted last. */
