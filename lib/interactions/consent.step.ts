@@ -74,7 +74,7 @@ export function createConsentStep(deps: {
 
     async submit(ctx: Koa.Context, interaction: Interaction) {
       if (field(ctx.request.body, 'decision') !== 'allow') {
-        await finishInteraction(provider, ctx, { error: 'access_denied', error_description: 'the person denied the request' }, { loaded: interaction });
+        await finishInteraction(ctx, interaction, { error: 'access_denied', error_description: 'the person denied the request' });
         return;
       }
       const details = interaction.prompt.details as ConsentDetails;
@@ -89,7 +89,7 @@ export function createConsentStep(deps: {
       const orgId = chosenOrg && (await orgs.list(accountId)).some((o) => o.id === chosenOrg) ? chosenOrg : undefined;
       const grantId = await grant.save();
       await consents.remember(accountId, clientId, { scopes: details.missingOIDCScope ?? [], resourceScopes: details.missingResourceScopes ?? {}, orgId });
-      await finishInteraction(provider, ctx, { consent: { grantId } }, { merge: true, loaded: interaction });
+      await finishInteraction(ctx, interaction, { consent: { grantId } }, true);
     },
   };
 }

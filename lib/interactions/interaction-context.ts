@@ -30,20 +30,13 @@ export async function loadInteraction(provider: Provider, ctx: Koa.Context): Pro
 }
 
 /**
- * Finishes the interaction and sends the browser back to oidc-provider with a 303. Given the
- * interaction this request already loaded, it stores the result on it as
+ * Finishes the interaction this request loaded (loadInteraction) and sends the browser back to
+ * oidc-provider with a 303. The result is stored on that interaction as
  * `provider.interactionResult` does, without reading the interaction a second time.
  */
-export async function finishInteraction(provider: Provider, ctx: Koa.Context, result: InteractionResults, opts: { merge?: boolean; loaded?: Interaction } = {}) {
-  const { merge = false, loaded } = opts;
-  let redirectTo: string;
-  if (loaded) {
-    loaded.result = merge && !('error' in result) ? { ...loaded.lastSubmission, ...result } : result;
-    await loaded.save(loaded.exp - Math.floor(Date.now() / 1000));
-    redirectTo = loaded.returnTo;
-  } else {
-    redirectTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
-  }
+export async function finishInteraction(ctx: Koa.Context, interaction: Interaction, result: InteractionResults, merge = false) {
+  interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
+  await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
   ctx.status = 303;
-  ctx.redirect(redirectTo);
+  ctx.redirect(interaction.returnTo);
 }

@@ -130,7 +130,7 @@ export function interactionRoutes(deps: InteractionDeps, formMiddleware: Koa.Mid
 
   router.post('/abort', async (ctx) => {
     const interaction = await loadInteraction(provider, ctx);
-    await finishInteraction(provider, ctx, { error: 'access_denied', error_description: 'the person cancelled the request' }, { loaded: interaction });
+    await finishInteraction(ctx, interaction, { error: 'access_denied', error_description: 'the person cancelled the request' });
   });
 
   return router;

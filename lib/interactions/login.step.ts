@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import type Provider from 'oidc-provider';
 import { AccountError, type AccountService } from '../accounts/accounts.service.js';
 import type { Config } from '../config/config.js';
 import { passwordOnly } from '../mfa/authentication-context.js';
@@ -10,8 +9,8 @@ import { finishInteraction, type Interaction } from './interaction-context.js';
 import { field, renderPage } from './page.js';
 
 /** The sign-in step: e-mail and password, then a second factor when the account has one. */
-export function createLoginStep(deps: { provider: Provider; renderer: Renderer; accounts: AccountService; config: Config; mfa: MfaService; upstreamButtons?: () => Array<{ id: string; name: string }> }) {
-  const { provider, renderer, accounts, config, mfa } = deps;
+export function createLoginStep(deps: { renderer: Renderer; accounts: AccountService; config: Config; mfa: MfaService; upstreamButtons?: () => Array<{ id: string; name: string }> }) {
+  const { renderer, accounts, config, mfa } = deps;
 
   function show(ctx: Koa.Context, interaction: Interaction, clientName: string, extra: { email?: string; error?: string; notice?: string } = {}, status = 200) {
     renderPage(ctx, renderer, 'pages/login', { uid: interaction.uid, clientName, signupAllowed: config.signup === 'open', passkeys: config.mfa !== 'off', upstream: deps.upstreamButtons?.() ?? [], ...extra }, status);
@@ -31,7 +30,7 @@ export function createLoginStep(deps: { provider: Provider; renderer: Renderer; 
           ctx.status = 303;
           return ctx.redirect(`/interaction/${interaction.uid}/${next === 'enrol' ? 'mfa/enrol' : 'mfa'}`);
         }
-        await finishInteraction(provider, ctx, { login: { accountId: account.id, ...passwordOnly(), remember: true } }, { loaded: interaction });
+        await finishInteraction(ctx, interaction, { login: { accountId: account.id, ...passwordOnly(), remember: true } });
       } catch (err) {
         if (err instanceof Throttled) {
           ctx.set('Retry-After', String(err.retryAfterSeconds));

@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import type Provider from 'oidc-provider';
 import type { MfaService } from '../mfa/mfa.service.js';
 import type { Renderer } from '../views/renderer.js';
 import type { Interaction } from './interaction-context.js';
@@ -11,8 +10,8 @@ import { field, renderPage } from './page.js';
  * account's passkeys, or a recovery code. Which account is signing in comes from the pending
  * sign-in stored for this interaction, never from the form.
  */
-export function createMfaChallengeStep(deps: { provider: Provider; renderer: Renderer; mfa: MfaService }) {
-  const { provider, renderer, mfa } = deps;
+export function createMfaChallengeStep(deps: { renderer: Renderer; mfa: MfaService }) {
+  const { renderer, mfa } = deps;
 
   async function show(ctx: Koa.Context, interaction: Interaction, clientName: string, extra: { error?: string; method?: string } = {}, status = 200) {
     try {
@@ -40,7 +39,7 @@ export function createMfaChallengeStep(deps: { provider: Provider; renderer: Ren
   /** Runs one verification; on success the sign-in finishes, else the page shows why. */
   async function attempt(ctx: Koa.Context, interaction: Interaction, clientName: string, method: 'code' | 'recovery', verify: () => ReturnType<MfaService['verifyTotp']>) {
     try {
-      await finishSignIn(provider, ctx, await verify());
+      await finishSignIn(ctx, interaction, await verify());
     } catch (err) {
       await renderFailure(ctx, renderer, interaction.uid, err, (error, status) => show(ctx, interaction, clientName, { error, method }, status));
     }

@@ -1,10 +1,9 @@
 import type Koa from 'koa';
-import type Provider from 'oidc-provider';
 import { MfaError } from '../mfa/mfa-errors.js';
 import type { SignedIn } from '../mfa/mfa.service.js';
 import { Throttled } from '../throttling/throttle.service.js';
 import type { Renderer } from '../views/renderer.js';
-import { finishInteraction } from './interaction-context.js';
+import { finishInteraction, type Interaction } from './interaction-context.js';
 import { renderPage } from './page.js';
 
 /** What the second-factor steps share: finishing the sign-in, and the ways it can fail. */
@@ -12,8 +11,8 @@ import { renderPage } from './page.js';
 /** The longest form field a passkey ceremony posts (its JSON response). */
 export const PASSKEY_RESPONSE_MAX_LENGTH = 32 * 1024;
 
-export async function finishSignIn(provider: Provider, ctx: Koa.Context, signedIn: SignedIn) {
-  await finishInteraction(provider, ctx, { login: { accountId: signedIn.accountId, amr: signedIn.amr, acr: signedIn.acr, remember: true } });
+export async function finishSignIn(ctx: Koa.Context, interaction: Interaction, signedIn: SignedIn) {
+  await finishInteraction(ctx, interaction, { login: { accountId: signedIn.accountId, amr: signedIn.amr, acr: signedIn.acr, remember: true } });
 }
 
 /**

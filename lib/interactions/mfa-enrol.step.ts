@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import type Provider from 'oidc-provider';
 import type { Config } from '../config/config.js';
 import { MfaError } from '../mfa/mfa-errors.js';
 import type { MfaService } from '../mfa/mfa.service.js';
@@ -22,8 +21,8 @@ import { field, renderPage } from './page.js';
  * the sign-in finishes — and a code or token can be issued — only once an authenticator app
  * (confirmed with a valid code) or a passkey is set up and the recovery codes were shown.
  */
-export function createMfaEnrolStep(deps: { provider: Provider; renderer: Renderer; mfa: MfaService; config: Config }) {
-  const { provider, renderer, mfa, config } = deps;
+export function createMfaEnrolStep(deps: { renderer: Renderer; mfa: MfaService; config: Config }) {
+  const { renderer, mfa, config } = deps;
   const issuerHost = new URL(config.issuer).host;
 
   async function show(ctx: Koa.Context, interaction: Interaction, clientName: string, extra: { error?: string } = {}, status = 200) {
@@ -93,7 +92,7 @@ export function createMfaEnrolStep(deps: { provider: Provider; renderer: Rendere
     /** "Continue" after the recovery codes: the sign-in finishes with the enrolled factor. */
     async done(ctx: Koa.Context, interaction: Interaction, clientName: string) {
       try {
-        await finishSignIn(provider, ctx, await mfa.finishEnrolment(interaction.uid));
+        await finishSignIn(ctx, interaction, await mfa.finishEnrolment(interaction.uid));
       } catch (err) {
         await renderFailure(ctx, renderer, interaction.uid, err, (error, status) => show(ctx, interaction, clientName, { error }, status));
       }

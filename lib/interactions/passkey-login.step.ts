@@ -1,5 +1,4 @@
 import type Koa from 'koa';
-import type Provider from 'oidc-provider';
 import type { MfaService } from '../mfa/mfa.service.js';
 import type { Renderer } from '../views/renderer.js';
 import type { Interaction } from './interaction-context.js';
@@ -11,12 +10,11 @@ import { field } from './page.js';
  * and user verification required. The challenge is bound to this interaction.
  */
 export function createPasskeyLoginStep(deps: {
-  provider: Provider;
   renderer: Renderer;
   mfa: MfaService;
   showLogin: (ctx: Koa.Context, interaction: Interaction, clientName: string, extra: { error?: string }, status: number) => void;
 }) {
-  const { provider, renderer, mfa, showLogin } = deps;
+  const { renderer, mfa, showLogin } = deps;
 
   return {
     async options(ctx: Koa.Context, interaction: Interaction) {
@@ -25,7 +23,7 @@ export function createPasskeyLoginStep(deps: {
 
     async submit(ctx: Koa.Context, interaction: Interaction, clientName: string) {
       try {
-        await finishSignIn(provider, ctx, await mfa.passwordlessSignIn(interaction.uid, field(ctx.request.body, 'response', PASSKEY_RESPONSE_MAX_LENGTH), ctx.ip));
+        await finishSignIn(ctx, interaction, await mfa.passwordlessSignIn(interaction.uid, field(ctx.request.body, 'response', PASSKEY_RESPONSE_MAX_LENGTH), ctx.ip));
       } catch (err) {
         await renderFailure(ctx, renderer, interaction.uid, err, (error, status) => showLogin(ctx, interaction, clientName, { error }, status));
       }

@@ -104,7 +104,7 @@ export function upstreamRoutes(deps: Deps, formMiddleware: Koa.Middleware[]) {
         ctx.status = 303;
         return ctx.redirect(`/interaction/${interaction.uid}/${next === 'enrol' ? 'mfa/enrol' : 'mfa'}`);
       }
-      await finishInteraction(provider, ctx, { login: { accountId, ...upstreamOnly(), remember: true } });
+      await finishInteraction(ctx, interaction, { login: { accountId, ...upstreamOnly(), remember: true } });
     } catch (err) {
       failure(ctx, err, `/interaction/${interaction.uid}`);
     }
