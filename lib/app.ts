@@ -6,6 +6,7 @@ import { requestContext } from './audit/request-context.js';
 import { assetRoutes } from './http/assets.routes.js';
 import { errorHandler, requestLog, unknownRoute } from './http/error-handler.js';
 import { healthRoutes } from './http/health.routes.js';
+import { observeRequests } from './http/request-observer.js';
 import { securityHeaders } from './http/security-headers.js';
 import { accountRoutes } from './account/account.routes.js';
 import { createAdminCommands } from './admin/admin-commands.js';
@@ -116,10 +117,10 @@ export function createApp(c: Container): Koa {
     }),
   ];
 
-  app.use(requestLog(c.log));
+  // a log line and the metrics for each request, when its response is done
+  app.use(observeRequests([requestLog(c.log), c.metrics.requestObserver()]));
   // who is calling (IP, user agent), for audit events recorded anywhere below
   app.use(requestContext());
-  app.use(c.metrics.middleware());
   app.use(securityHeaders({ issuer: c.config.issuer }));
   app.use(errorHandler({ log: c.log, renderer: c.renderer }));
   app.use(latchRoutes(routers));

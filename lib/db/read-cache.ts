@@ -27,6 +27,13 @@ const READ_CACHE_MAX = 10_000;
  * them back as a burst of reads — and, for clients, of oidc-provider Client objects rebuilt.
  */
 const TTL_SPREAD = 0.25;
+/**
+ * How long lru-cache reuses one reading of the clock for its expiry checks. At its default of
+ * 1 ms, a busy process re-read the clock and armed a timer to forget the reading on nearly
+ * every request, for each cache; entries living close to a minute can expire 100 ms late.
+ * An injected clock (tests) is read on every check.
+ */
+const CLOCK_RESOLUTION_MS = 100;
 
 export function createReadCache<V extends object>(
   feed: ChangeFeed,
@@ -34,7 +41,11 @@ export function createReadCache<V extends object>(
   opts: { ttlMs?: number; max?: number; /** the clock (tests move it) */ now?: () => number } = {},
 ): ReadCache<V> {
   const ttlMs = opts.ttlMs ?? READ_CACHE_TTL_MS;
-  const entries = new LRUCache<string, V>({ max: opts.max ?? READ_CACHE_MAX, ttl: ttlMs, ...(opts.now ? { perf: { now: opts.now } } : {}) });
+  const entries = new LRUCache<string, V>({
+    max: opts.max ?? READ_CACHE_MAX,
+    ttl: ttlMs,
+    ...(opts.now ? { perf: { now: opts.now }, ttlResolution: 0 } : { ttlResolution: CLOCK_RESOLUTION_MS }),
+  });
   const entryTtl = () => Math.round(ttlMs * (1 - TTL_SPREAD * Math.random()));
   let generation = 0;
   feed.subscribe(topic, (key) => {

@@ -2,6 +2,7 @@ import type Koa from 'koa';
 import type { Logger } from '../log.js';
 import type { Renderer } from '../views/renderer.js';
 import { LatchError } from './errors.js';
+import type { RequestObserver } from './request-observer.js';
 
 const CLIENT_ERRORS: Record<number, [string, string]> = {
   400: ['invalid_request', 'the request body could not be parsed'],
@@ -78,22 +79,15 @@ export function errorHandler(deps: { log: Logger; renderer: Renderer }): Koa.Mid
 }
 
 /**
- * One JSON log line per request, with status and duration, when its response is done. A plain
- * function rather than an async layer around the rest: it adds no promise to the request.
- * The line holds nothing but the method, the path (without its query), the status and the
- * time, so it skips the redaction of secrets the logger otherwise applies (half the cost of a
- * line).
+ * One JSON log line per request, with status and duration, when its response is done. The line
+ * holds nothing but the method, the path (without its query), the status and the time, so it
+ * skips the redaction of secrets the logger otherwise applies (half the cost of a line).
  */
-export function requestLog(logger: Logger): Koa.Middleware {
+export function requestLog(logger: Logger): RequestObserver {
   const log = logger.child({}, { redact: [] });
-  return (ctx, next) => {
-    const started = process.hrtime.bigint();
-    ctx.res.once('close', () => {
-      const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      const line = { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 };
-      log.info(ctx.res.writableFinished ? line : { ...line, aborted: true }, 'request');
-    });
-    return next();
+  return (ctx, ms) => {
+    const line = { method: ctx.method, path: ctx.path, status: ctx.res.statusCode, ms: Math.round(ms * 10) / 10 };
+    log.info(ctx.res.writableFinished ? line : { ...line, aborted: true }, 'request');
   };
 }
 

@@ -52,29 +52,24 @@ export function createMetrics(deps: { knex: Knex }) {
       signIns.inc({ outcome });
     },
     /**
-     * Counts each request and its latency when its response is done ('close': sent, or the
-     * connection went away). A plain function rather than an async layer around the rest:
-     * it adds no promise to the request. Label sets are looked up once per method, route and
-     * status (all bounded: Node accepts only known methods, routes are patterns).
+     * Counts a request and its latency once its response is done (lib/http/request-observer.ts
+     * calls this). Label sets are looked up once per method, route and status (all bounded:
+     * Node accepts only known methods, routes are patterns).
      */
-    middleware(): Koa.Middleware {
+    requestObserver(): (ctx: Koa.Context, ms: number) => void {
       const latencyFor = new Map<string, client.Histogram.Internal<'method' | 'route'>>();
       const countFor = new Map<string, client.Counter.Internal>();
-      return (ctx, next) => {
-        const started = process.hrtime.bigint();
-        ctx.res.once('close', () => {
-          const oidcRoute = (ctx as unknown as { oidc?: { route?: string } }).oidc?.route;
-          const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? (oidcRoute ? `oidc:${oidcRoute}` : 'other');
-          const status = String(ctx.res.statusCode);
-          const key = `${ctx.method} ${route}`;
-          let observe = latencyFor.get(key);
-          if (!observe) latencyFor.set(key, (observe = latency.labels({ method: ctx.method, route })));
-          observe.observe(Number(process.hrtime.bigint() - started) / 1e9);
-          let count = countFor.get(`${key} ${status}`);
-          if (!count) countFor.set(`${key} ${status}`, (count = requests.labels({ method: ctx.method, route, status })));
-          count.inc();
-        });
-        return next();
+      return (ctx, ms) => {
+        const oidcRoute = (ctx as unknown as { oidc?: { route?: string } }).oidc?.route;
+        const route = (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? (oidcRoute ? `oidc:${oidcRoute}` : 'other');
+        const status = String(ctx.res.statusCode);
+        const key = `${ctx.method} ${route}`;
+        let observe = latencyFor.get(key);
+        if (!observe) latencyFor.set(key, (observe = latency.labels({ method: ctx.method, route })));
+        observe.observe(ms / 1e3);
+        let count = countFor.get(`${key} ${status}`);
+        if (!count) countFor.set(`${key} ${status}`, (count = requests.labels({ method: ctx.method, route, status })));
+        count.inc();
       };
     },
     async render(): Promise<{ type: string; body: string }> {
