@@ -5,13 +5,14 @@ import { postgresPidsOf } from './measure/postgres-pids.js';
 import type { BenchOptions } from './options.js';
 import { scenarioReport } from './report/evaluate.js';
 import { commitInfo, machineInfo } from './report/machine.js';
-import type { BenchReport, ScenarioReport, TargetResult } from './report/model.js';
+import { VERSUS_LABEL, type BenchReport, type ScenarioReport, type TargetResult } from './report/model.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { isPending } from './scenarios/types.js';
 import { seedLatch, type SeededLatch } from './seed/fixture.js';
 import type { ServerChild } from './servers/child.js';
 import { freePort } from './servers/ports.js';
 import { ceilingContender, floorContender, issuerFor, latchContender, newSecret, startCeiling, startFloor, startLatchProcess } from './servers/start.js';
+import { buildVersus } from './servers/versus.js';
 
 /**
  * One benchmark run: a database of its own, seeded; Latch, the ceiling and the floor each in
@@ -58,6 +59,8 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const machine = await machineInfo(seeded.container.knex);
 
     const profileDir = `${options.outDir}/profiles-${startedAt.replace(/[:.]/g, '-')}`;
+    if (options.versus) log(`building ${options.versus} for --versus`);
+    const versusBuild = options.versus ? buildVersus(options.versus) : undefined;
     const [latch, ceiling, floor] = await Promise.all([
       startLatchProcess({
         name: 'latch',
@@ -70,12 +73,21 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       startCeiling(seeded, options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/ceiling`] : []),
       startFloor(seeded),
     ]);
-    const children: ServerChild[] = [latch, ceiling, floor];
+    // the other build: a second instance on the same database, with the same issuer and secret
+    const versus = versusBuild
+      ? await startLatchProcess({ name: VERSUS_LABEL, serversDir: versusBuild.serversDir, databaseUrl: database.url, port: await freePort(), issuer: issuerFor(port), secret, logLevel: options.latchLogLevel })
+      : undefined;
+    const children: ServerChild[] = [latch, ceiling, floor, ...(versus ? [versus] : [])];
     cleanup.push(() => Promise.all(children.map((c) => c.stop())));
-    log(`servers: latch ${latch.url} (pid ${latch.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), floor ${floor.url} (pid ${floor.pid})`);
+    log(`servers: latch ${latch.url} (pid ${latch.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), floor ${floor.url} (pid ${floor.pid})${versus ? `, ${options.versus} ${versus.url} (pid ${versus.pid})` : ''}`);
 
     const latchC = latchContender('latch', latch, seeded, options.rounds);
-    const contenders = [latchC, ceilingContender(ceiling, seeded.fixture, options.rounds), floorContender(floor, seeded.fixture, options.floorRounds)];
+    const contenders = [
+      latchC,
+      ceilingContender(ceiling, seeded.fixture, options.rounds),
+      floorContender(floor, seeded.fixture, options.floorRounds),
+      ...(versus ? [latchContender(VERSUS_LABEL, versus, seeded, options.rounds)] : []),
+    ];
 
     const scenarios: ScenarioReport[] = [];
     for (const entry of SCENARIOS) {
@@ -96,6 +108,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       latch: { peakRssMb: round1(latch.peakRssMb()), endRssMb: round1(latch.rssMb()) },
       ceiling: { peakRssMb: round1(ceiling.peakRssMb()), endRssMb: round1(ceiling.rssMb()) },
       floor: { peakRssMb: round1(floor.peakRssMb()), endRssMb: round1(floor.rssMb()) },
+      ...(versus ? { [`latch at ${options.versus}`]: { peakRssMb: round1(versus.peakRssMb()), endRssMb: round1(versus.rssMb()) } } : {}),
       ...(growthSetup ? { 'latch (growth)': { peakRssMb: round1(growthSetup.child.peakRssMb()), endRssMb: round1(growthSetup.child.rssMb()) } } : {}),
     };
     const endRss = servers.latch!.endRssMb;
@@ -125,6 +138,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         databasePoolMax: DATABASE_POOL_MAX,
         databaseServer: describeServer(serverUrl),
         quietWaitS: options.quietWaitS,
+        ...(versusBuild ? { versus: { ref: versusBuild.ref, sha: versusBuild.sha } } : {}),
       },
       seed: { main: seeded.fixture.notes, growth: growthSetup?.seed ?? [], expiredRows: options.expiredRows },
       servers,

@@ -22,6 +22,8 @@ export type BenchOptions = {
   latchLogLevel: string;
   quietWaitS: number;
   only?: Set<string>;
+  /** a commit whose Latch runs beside this one (same database, same load, alternating windows) */
+  versus?: string;
 };
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -32,6 +34,11 @@ export const USAGE = `npm run bench [-- options]
   --only 1,3b,9        run only these scenarios (9 = growth)
   --connections N      keep-alive connections per load run (default 10)
   --window S           seconds per measured window
+  --warmup S           seconds of load before a scenario's measured windows (default 3; --smoke 0)
+  --rounds N           measured windows per server, alternating (default 2; --smoke 1)
+  --versus REF         also run Latch as commit REF had it, beside this one on the same database,
+                       and report this one ÷ that one (REF must have the same dependencies
+                       and migrations)
   --profile            run Latch and the ceiling with --cpu-prof (profiles next to the report)
   --latch-log-level L  Latch's LOG_LEVEL (default info, as deployed)
   --quiet-wait S       before each window, wait up to S seconds for other processes on the
@@ -88,11 +95,16 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (arg === '--only') options.only = new Set(value().split(','));
     else if (arg === '--connections') options.connections = Number(value());
     else if (arg === '--window') options.windowS = Number(value());
+    else if (arg === '--rounds') options.rounds = Number(value());
+    else if (arg === '--warmup') options.warmupS = Number(value());
+    else if (arg === '--versus') options.versus = value();
     else if (arg === '--profile') options.profile = true;
     else if (arg === '--latch-log-level') options.latchLogLevel = value();
     else if (arg === '--quiet-wait') options.quietWaitS = Number(value());
     else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
-  if (!(options.connections >= 1) || !(options.windowS > 0)) throw new Error(`--connections and --window must be positive\n${USAGE}`);
+  if (!(options.connections >= 1) || !(options.windowS > 0) || !Number.isInteger(options.rounds) || options.rounds < 1 || !(options.warmupS >= 0)) {
+    throw new Error(`--connections, --window and --rounds must be positive, --warmup at least 0\n${USAGE}`);
+  }
   return options;
 }

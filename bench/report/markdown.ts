@@ -1,4 +1,4 @@
-import type { BenchReport, ContenderResult, Measurement, ScenarioReport } from './model.js';
+import { VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement, type ScenarioReport } from './model.js';
 
 /** The report as Markdown tables: throughput and latency, growth, targets, pending, memory. */
 type Measured = Extract<ScenarioReport, { status: 'measured' }>;
@@ -76,6 +76,13 @@ function growthRow(s: Measured): string[] {
   ];
 }
 
+function versusRow(s: Measured): string[] {
+  const versus = s.baselines[VERSUS_LABEL];
+  const ratios = s.ratios[VERSUS_LABEL];
+  const cpuWithDb = (m: Measurement) => `${cpu(m)} (+${num(m.dbCpuSecondsPer1k, 3)} db)`;
+  return [s.id, s.title, fig(s.latch, rps), fig(versus, rps), num(ratios?.rps, 2), `${fig(s.latch, cpuWithDb)} · ${fig(versus, cpuWithDb)}`, num(ratios?.cpuPer1k, 2), `${fig(s.latch, lat)} · ${fig(versus, lat)}`];
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const measured = report.scenarios.filter((s): s is Measured => s.status === 'measured');
   const main = measured.filter((s) => !s.id.startsWith('9/'));
@@ -100,6 +107,16 @@ export function renderMarkdown(report: BenchReport): string {
       main.map(mainRow),
     ),
   ];
+  if (st.versus) {
+    parts.push(
+      '',
+      `## This build against ${st.versus.ref} (${st.versus.sha.slice(0, 12)})`,
+      '',
+      `Both builds ran as instances on the same database under the same load, their windows alternating. Ratios are this build ÷ ${st.versus.ref}: above 1 for req/s, below 1 for CPU, is better.`,
+      '',
+      table(['#', 'scenario', 'req/s', `${st.versus.ref} req/s`, 'req/s ratio', `CPU-s / 1k: this · ${st.versus.ref}`, 'CPU ratio', `p50 / p99 ms: this · ${st.versus.ref}`], main.map(versusRow)),
+    );
+  }
   if (unavailableLatch.length) {
     parts.push('', ...unavailableLatch.map((s) => `- Scenario ${s.id}: Latch not measured — ${s.latch.status === 'unavailable' ? s.latch.reason : ''}`));
   }

@@ -1,6 +1,9 @@
 import type { SeedNote } from '../seed/optional-tables.js';
 
 /** The JSON report: everything measured in one run, and what it means against the targets. */
+
+/** The label of the other build's Latch (--versus) among a scenario's baselines and ratios. */
+export const VERSUS_LABEL = 'versus';
 export type Latency = { p50: number | null; p90: number | null; p99: number | null; max: number | null };
 
 export type Measurement = {
@@ -82,6 +85,8 @@ export type BenchReport = {
     databasePoolMax: number;
     databaseServer: string;
     quietWaitS: number;
+    /** --versus: the other build's ref and commit; its results and ratios are labelled 'versus' */
+    versus?: { ref: string; sha: string };
   };
   seed: { main: SeedNote[]; growth: SeedNote[]; expiredRows: number };
   servers: Record<string, { peakRssMb: number | null; endRssMb: number | null }>;

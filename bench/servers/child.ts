@@ -46,6 +46,8 @@ const START_TIMEOUT_MS = 60_000;
 export type ChildOptions = {
   name: string;
   entry: 'latch' | 'ceiling' | 'floor';
+  /** where the compiled servers are (default: this checkout's, compiled on first use) */
+  serversDir?: string;
   env?: Record<string, string>;
   /** extra node flags, e.g. --cpu-prof */
   nodeFlags?: string[];
@@ -54,7 +56,7 @@ export type ChildOptions = {
 };
 
 export async function startChild(options: ChildOptions): Promise<ServerChild> {
-  const child: ChildProcess = fork(path.join(compiledServers(), `${options.entry}.js`), [], {
+  const child: ChildProcess = fork(path.join(options.serversDir ?? compiledServers(), `${options.entry}.js`), [], {
     execArgv: ['--no-warnings', ...(options.nodeFlags ?? [])],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],

@@ -8,7 +8,18 @@ import { startChild, type ServerChild } from './child.js';
 import { freePort } from './ports.js';
 
 /** Starting the servers under test, each in its own process, and describing them as targets. */
-export type LatchProcessOptions = { name: string; databaseUrl: string; port: number; secret: string; logLevel: string; nodeFlags?: string[] };
+export type LatchProcessOptions = {
+  name: string;
+  databaseUrl: string;
+  port: number;
+  secret: string;
+  logLevel: string;
+  nodeFlags?: string[];
+  /** another build's servers (--versus), run on a database this checkout migrated */
+  serversDir?: string;
+  /** default: this process's own URL */
+  issuer?: string;
+};
 
 /**
  * The allocator settings of the Docker image (see Dockerfile): argon2id's 19 MiB per hash is
@@ -27,7 +38,16 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
   return startChild({
     name: options.name,
     entry: 'latch',
-    env: { ...latchEnv(options.databaseUrl, issuerFor(options.port), options.secret), PORT: String(options.port), HOST: '127.0.0.1', LOG_LEVEL: options.logLevel, LATCH_DEVICE_POLL_INTERVAL: String(DEVICE_POLL_INTERVAL_S), ...DEPLOYED_MALLOC_ENV },
+    ...(options.serversDir ? { serversDir: options.serversDir } : {}),
+    env: {
+      ...latchEnv(options.databaseUrl, options.issuer ?? issuerFor(options.port), options.secret),
+      PORT: String(options.port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: options.logLevel,
+      LATCH_DEVICE_POLL_INTERVAL: String(DEVICE_POLL_INTERVAL_S),
+      ...(options.serversDir ? { LATCH_AUTO_MIGRATE: 'false' } : {}),
+      ...DEPLOYED_MALLOC_ENV,
+    },
     nodeFlags: options.nodeFlags,
   });
 }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { expectedScenarioIds } from '../../bench/scenarios/index.js';
-import type { BenchReport, ContenderResult, Measurement } from '../../bench/report/model.js';
+import { VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement } from '../../bench/report/model.js';
 import { repoRoot } from '../support/cli.js';
 
 /**
@@ -18,7 +18,7 @@ function runSmoke(outDir: string): Promise<{ code: number; stdout: string; stder
   const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' };
   if (process.env.DATABASE_URL) env.DATABASE_URL = process.env.DATABASE_URL;
   return new Promise((resolve) => {
-    execFile('npm', ['run', '--silent', 'bench', '--', '--smoke', '--out-dir', outDir], { cwd: repoRoot, env, timeout: SMOKE_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
+    execFile('npm', ['run', '--silent', 'bench', '--', '--smoke', '--versus', 'HEAD', '--out-dir', outDir], { cwd: repoRoot, env, timeout: SMOKE_TIMEOUT_MS, maxBuffer: 16 * 2 ** 20 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
     });
   });
@@ -84,7 +84,7 @@ describe('npm run bench -- --smoke', function () {
         continue;
       }
       expectResult(s.latch, `${s.id} latch`);
-      const expectedBaselines = s.id.startsWith('9/') ? ['empty table'] : ['ceiling', 'floor'];
+      const expectedBaselines = s.id.startsWith('9/') ? ['empty table'] : ['ceiling', 'floor', VERSUS_LABEL];
       expect(Object.keys(s.baselines).sort(), s.id).to.deep.equal(expectedBaselines);
       for (const [label, result] of Object.entries(s.baselines)) {
         expectResult(result, `${s.id} ${label}`);
@@ -127,6 +127,19 @@ describe('npm run bench -- --smoke', function () {
     expect(writesTarget?.actual).to.match(/^\d+: /);
     const device = report.scenarios.find((x) => x.id === '7');
     if (device?.status === 'measured' && device.latch.status === 'measured') expect(device.latch.measurement.counters?.polls).to.be.greaterThan(0);
+  });
+
+  it('with --versus, runs Latch as another commit had it beside this one and reports this ÷ that', () => {
+    expect(report.settings.versus?.ref).to.equal('HEAD');
+    expect(report.settings.versus?.sha).to.match(/^[0-9a-f]{40}$/);
+    const cc = report.scenarios.find((s) => s.id === '1');
+    if (cc?.status !== 'measured') expect.fail('scenario 1 was not measured');
+    expectResult(cc.baselines[VERSUS_LABEL]!, 'scenario 1 versus');
+    expect(cc.baselines[VERSUS_LABEL]?.status).to.equal('measured');
+    expectNumber(cc.ratios[VERSUS_LABEL]?.rps, 'req/s ratio to the other build');
+    expectNumber(cc.ratios[VERSUS_LABEL]?.cpuPer1k, 'CPU ratio to the other build');
+    expect(run.stdout).to.match(/## This build against HEAD \([0-9a-f]{12}\)/);
+    expect(report.servers['latch at HEAD']?.endRssMb, "the other build's RSS").to.be.a('number');
   });
 
   it('evaluates every target and Latch memory', () => {
