@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { perTurnBatch } from '../db/per-turn-batch.js';
 
 export type AuditRow = {
   id: string;
@@ -24,6 +25,7 @@ export type AuditFilter = {
 };
 
 export type AuditQueries = ReturnType<typeof createAuditQueries>;
+type NewAuditRow = Omit<AuditRow, 'id' | 'occurred_at'>;
 
 export function createAuditQueries(knex: Knex) {
   function filtered(filter: AuditFilter) {
@@ -40,9 +42,27 @@ export function createAuditQueries(knex: Knex) {
     return q;
   }
 
+  /**
+   * Events recorded in the same turn of the event loop (by the requests that reached that
+   * point in it) go in one INSERT, one commit. If it is refused, each goes again on its own,
+   * so only an event the database refuses fails — and only its caller hears of it.
+   */
+  const insertInTurn = perTurnBatch<NewAuditRow, Error | null>(async (rows) => {
+    const values = rows.map((row) => ({ ...row, details: JSON.stringify(row.details) }));
+    try {
+      await knex('audit_events').insert(values);
+      return values.map(() => null);
+    } catch (err) {
+      if (values.length === 1) return [err as Error];
+      return Promise.all(values.map((value) => knex('audit_events').insert(value).then(() => null, (e: Error) => e)));
+    }
+  });
+
   return {
-    async insert(row: Omit<AuditRow, 'id' | 'occurred_at'>) {
-      await knex('audit_events').insert({ ...row, details: JSON.stringify(row.details) });
+    async insert(row: NewAuditRow) {
+      // an Error among the batch's answers rejects its caller's promise (DataLoader's contract)
+      const refused = await insertInTurn(row);
+      if (refused) throw refused;
     },
 
     /** The newest events first. */

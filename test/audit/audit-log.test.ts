@@ -255,6 +255,36 @@ describe('audit log', function () {
       expect(await latch.container.audit.list({ subject: account.id, type: 'sign_in' })).to.deep.equal([]);
     });
 
+    it('events recorded in the same turn go in one INSERT; an event the database refuses fails alone', async () => {
+      const { knex } = latch.container;
+      const tag = crypto.randomBytes(4).toString('hex');
+      const inserts: string[] = [];
+      const onQuery = (query: { sql: string }) => {
+        if (/^insert into "audit_events"/i.test(query.sql)) inserts.push(query.sql);
+      };
+      const record = (names: string[]) => Promise.all(names.map((name) => latch.container.audit.record({ type: 'test.batched', actor: 'cli', subject: `${name}-${tag}` })));
+      const since = await mark();
+      knex.on('query', onQuery);
+      try {
+        await record(['a', 'b', 'c']);
+        expect(inserts, 'three events, one statement').to.have.length(1);
+        expect(inserts[0]!.split('), (')).to.have.length(3);
+        inserts.length = 0;
+        await knex.raw(`ALTER TABLE audit_events ADD CONSTRAINT refuse_one CHECK (subject <> 'refused-${tag}') NOT VALID`);
+        try {
+          await record(['d', 'refused', 'e']);
+        } finally {
+          await knex.raw('ALTER TABLE audit_events DROP CONSTRAINT refuse_one');
+        }
+        expect(inserts, 'the three together, refused; then each alone').to.have.length(4);
+      } finally {
+        knex.removeListener('query', onQuery);
+      }
+      const written = (await eventsSince(since, { type: 'test.batched' })).map((e) => e.subject);
+      expect(written).to.have.members(['a', 'b', 'c', 'd', 'e'].map((name) => `${name}-${tag}`));
+      expect(written).to.have.length(5);
+    });
+
     it('filters by type family, actor, outcome and time; refuses bad filters with a clear message', async () => {
       const failures = await latch.container.audit.list({ type: 'sign_in', outcome: 'failure' });
       expect(failures.length).to.be.greaterThan(0);
