@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ClientQueries } from '../lib/clients/clients.queries.js';
-import { GRANT_BOUND, type OidcPayloadQueries, type PayloadRow } from '../lib/oidc/oidc-payloads.queries.js';
+import type { OidcPayloadQueries, PayloadRow } from '../lib/oidc/oidc-payloads.queries.js';
 import type { PayloadWriteBatch } from '../lib/oidc/payload-write-batch.js';
 
 /**
@@ -91,16 +91,7 @@ class PayloadAdapter implements Adapter {
     if (pending === 'deleted') return undefined;
     // a row this request wrote is read back from the database, as written (consumed_at and all)
     if (pending === 'written') await batch!.send();
-    else if (batch) {
-      const readAhead = batch.takeRead(this.model, id);
-      if (readAhead) return toPayload(readAhead);
-    }
-    if (!batch || !GRANT_BOUND.has(this.model)) return toPayload(await this.payloads.find(this.model, id));
-    // in a protocol request, a token's grant comes with it: the request reads it next
-    const found = await this.payloads.findWithGrant(this.model, id);
-    const grantId = (found?.row.payload as AdapterPayload | undefined)?.grantId;
-    if (found?.grant && grantId) batch.keepRead('Grant', grantId, found.grant);
-    return toPayload(found?.row);
+    return toPayload(await this.payloads.find(this.model, id));
   }
 
   async findByUid(uid: string) {

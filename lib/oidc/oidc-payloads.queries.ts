@@ -20,9 +20,7 @@ export type OidcPayloadQueries = ReturnType<typeof createOidcPayloadQueries>;
 
 const notExpired = (q: Knex.QueryBuilder) => q.whereNull('expires_at').orWhere('expires_at', '>', new Date());
 
-export type LiveRow = Pick<PayloadRow, 'payload' | 'consumed_at'>;
-/** the models whose rows belong to a grant that oidc-provider reads right after them */
-export const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+type LiveRow = Pick<PayloadRow, 'payload' | 'consumed_at'>;
 type RowKey = { model: string; id: string };
 /** One string per (model, id), for maps of rows. */
 export const payloadKey = (model: string, id: string) => `${model}\u0000${id}`;
@@ -34,37 +32,16 @@ export function createOidcPayloadQueries(knex: Knex) {
   /**
    * Look-ups by (model, id), batched per turn: oidc-provider looks a token up as an access
    * token, client-credentials token and refresh token at once when introspecting or revoking
-   * without a hint, and concurrent requests' look-ups join too. A token that belongs to a
-   * grant comes back with that grant, read in the same statement: oidc-provider reads the
-   * grant of a refresh token, an authorization code or an access token right after the token
-   * (to redeem, rotate, introspect or answer userinfo), which was a second round trip.
+   * without a hint, and concurrent requests' look-ups join too.
    */
-  const byKey = perTurnBatch<RowKey & { withGrant: boolean }, { row: LiveRow; grant: LiveRow | undefined } | undefined>(async (keys) => {
-    const models = [...new Set(keys.map((k) => k.model))];
-    const ids = [...new Set(keys.map((k) => k.id))];
-    const withGrants = [...new Set(keys.filter((k) => k.withGrant && GRANT_BOUND.has(k.model)).map((k) => k.model))];
-    const now = new Date();
-    const tokens = table().select('model', 'id', 'grant_id', ...live).whereIn('model', models).whereIn('id', ids).andWhere(notExpired);
-    // UNION ALL, so each half is a look-up in the primary key (an OR made PostgreSQL scan every grant)
-    const rows: Array<LiveRow & RowKey & { grant_id: string | null }> = withGrants.length
-      ? await tokens.unionAll((q) =>
-          q
-            .select('g.model', 'g.id', 'g.grant_id', 'g.payload', 'g.consumed_at')
-            .from('oidc_payloads as g')
-            .join('oidc_payloads as t', (on) => on.on('g.id', 't.grant_id').andOnVal('g.model', 'Grant'))
-            .whereIn('t.model', withGrants)
-            .whereIn('t.id', ids)
-            .andWhere((w) => w.whereNull('g.expires_at').orWhere('g.expires_at', '>', now)),
-        )
-      : await tokens;
-    const found = new Map(rows.map((row) => [payloadKey(row.model, row.id), row]));
-    const asLive = (row: LiveRow | undefined) => row && { payload: row.payload, consumed_at: row.consumed_at };
-    return keys.map((k) => {
-      const row = found.get(payloadKey(k.model, k.id));
-      if (!row) return undefined;
-      const grant = k.withGrant && GRANT_BOUND.has(k.model) && row.grant_id ? found.get(payloadKey('Grant', row.grant_id)) : undefined;
-      return { row: asLive(row)!, grant: asLive(grant) };
-    });
+  const byKey = perTurnBatch<RowKey, LiveRow | undefined>(async (keys) => {
+    const rows = await table()
+      .select<Array<LiveRow & RowKey>>('model', 'id', ...live)
+      .whereIn('model', [...new Set(keys.map((k) => k.model))])
+      .whereIn('id', [...new Set(keys.map((k) => k.id))])
+      .andWhere(notExpired);
+    const found = new Map(rows.map((row) => [payloadKey(row.model, row.id), { payload: row.payload, consumed_at: row.consumed_at }]));
+    return keys.map((k) => found.get(payloadKey(k.model, k.id)));
   });
 
   /**
@@ -125,12 +102,7 @@ export function createOidcPayloadQueries(knex: Knex) {
     },
 
     async find(model: string, id: string): Promise<LiveRow | undefined> {
-      return (await byKey({ model, id, withGrant: false }))?.row;
-    },
-
-    /** A token and, if it belongs to one, its grant (undefined when gone or expired), in one read. */
-    async findWithGrant(model: string, id: string): Promise<{ row: LiveRow; grant: LiveRow | undefined } | undefined> {
-      return byKey({ model, id, withGrant: true });
+      return byKey({ model, id });
     },
 
     async findByUid(model: string, uid: string) {

@@ -1,5 +1,5 @@
 import Provider from 'oidc-provider';
-import { payloadKey, type LiveRow, type OidcPayloadQueries, type PayloadRow } from './oidc-payloads.queries.js';
+import { payloadKey, type OidcPayloadQueries, type PayloadRow } from './oidc-payloads.queries.js';
 
 /**
  * The oidc_payloads writes of one protocol request, sent to the database as one statement
@@ -20,8 +20,6 @@ const BATCH = Symbol('latch.payloadWrites');
 export class PayloadWriteBatch {
   /** the last write per row: an upsert's row, or null for a delete */
   private readonly pending = new Map<string, { model: string; id: string; row: PendingRow | null }>();
-  /** rows read ahead for this request (a token's grant, read with the token), each served once */
-  private readonly readAhead = new Map<string, LiveRow>();
   private closed = false;
 
   constructor(private readonly payloads: OidcPayloadQueries) {}
@@ -36,19 +34,6 @@ export class PayloadWriteBatch {
 
   destroy(model: string, id: string) {
     this.pending.set(payloadKey(model, id), { model, id, row: null });
-  }
-
-  /** Keeps a row read ahead of its look-up, for this request's next look-up of it. */
-  keepRead(model: string, id: string, row: LiveRow) {
-    this.readAhead.set(payloadKey(model, id), row);
-  }
-
-  /** The row read ahead for (model, id), once; undefined if none was, or it was served already. */
-  takeRead(model: string, id: string): LiveRow | undefined {
-    const key = payloadKey(model, id);
-    const row = this.readAhead.get(key);
-    this.readAhead.delete(key);
-    return row;
   }
 
   /** 'deleted' for a row this request deleted, 'written' for one it wrote, else undefined */

@@ -67,55 +67,6 @@ describe('adapter writes batched per protocol request', () => {
       expect(await countRows(latch, 'oidc_payloads', { model: 'Interaction', id: 'gone-soon' })).to.equal(0);
     });
 
-    it("reads a token's grant with the token, so the request's look-up of that grant makes no query", async () => {
-      const clients = latch.container.queries.clients;
-      const direct = createAdapterFactory({ payloads: payloads(), clients });
-      const seed = async (grantId: string, tokenId: string) => {
-        await direct('Grant').upsert(grantId, { jti: grantId, accountId: 'a', clientId: 'c' } as never, 600);
-        await direct('RefreshToken').upsert(tokenId, { jti: tokenId, grantId, accountId: 'a', clientId: 'c' } as never, 600);
-      };
-      await seed('g-ahead', 'rt-ahead');
-      const batch = new PayloadWriteBatch(payloads());
-      const adapterFor = createAdapterFactory({ payloads: payloads(), clients }, () => (batch.open ? batch : undefined));
-      const statements: string[] = [];
-      const listener = (q: QueryEvent) => statements.push(q.sql);
-      latch.container.knex.on('query', listener);
-      try {
-        expect(await adapterFor('RefreshToken').find('rt-ahead')).to.include({ grantId: 'g-ahead' });
-        expect(await adapterFor('Grant').find('g-ahead')).to.include({ jti: 'g-ahead' });
-      } finally {
-        latch.container.knex.removeListener('query', listener);
-      }
-      expect(statements, 'the token and its grant, one statement').to.have.length(1);
-      // served once: the next look-up reads the database, and sees the grant deleted meanwhile
-      await direct('Grant').destroy('g-ahead');
-      expect(await adapterFor('Grant').find('g-ahead')).to.equal(undefined);
-      await batch.close();
-
-      // a grant the request itself deleted or rewrote is not served from the read ahead
-      await seed('g-ahead-2', 'rt-ahead-2');
-      const second = new PayloadWriteBatch(payloads());
-      const adapter2 = createAdapterFactory({ payloads: payloads(), clients }, () => (second.open ? second : undefined));
-      await adapter2('RefreshToken').find('rt-ahead-2');
-      await adapter2('Grant').destroy('g-ahead-2');
-      expect(await adapter2('Grant').find('g-ahead-2')).to.equal(undefined);
-      await adapter2('Grant').upsert('g-ahead-2', { jti: 'g-ahead-2', accountId: 'a', clientId: 'c', rewritten: true } as never, 600);
-      expect(await adapter2('Grant').find('g-ahead-2')).to.include({ rewritten: true });
-      await second.close();
-
-      // outside a protocol request nothing is read ahead
-      await seed('g-ahead-3', 'rt-ahead-3');
-      const plain: string[] = [];
-      const count = (q: QueryEvent) => plain.push(q.sql);
-      latch.container.knex.on('query', count);
-      try {
-        await direct('RefreshToken').find('rt-ahead-3');
-      } finally {
-        latch.container.knex.removeListener('query', count);
-      }
-      expect(plain[0]).not.to.match(/union all/i);
-    });
-
     it('sends what is pending before reading back a row the request wrote, and before consume', async () => {
       const batch = new PayloadWriteBatch(payloads());
       const adapterFor = createAdapterFactory({ payloads: payloads(), clients: latch.container.queries.clients }, () => (batch.open ? batch : undefined));
