@@ -1,9 +1,9 @@
 import type { SeedNote } from '../seed/optional-tables.js';
 
-/** The JSON report: everything measured in one run, and what it means against the targets. */
-
 /** The label of the other build's Latch (--versus) among a scenario's baselines and ratios. */
 export const VERSUS_LABEL = 'versus';
+
+/** The JSON report: everything measured in one run, and what it means against the targets. */
 export type Latency = { p50: number | null; p90: number | null; p99: number | null; max: number | null };
 
 export type Measurement = {

@@ -1,7 +1,7 @@
-import type Koa from 'koa';
 import type { Knex } from 'knex';
 import type Provider from 'oidc-provider';
 import client from 'prom-client';
+import type { RequestObserver } from '../http/request-observer.js';
 
 /**
  * Prometheus metrics (prom-client): requests by route and status, latency, tokens issued by
@@ -56,7 +56,7 @@ export function createMetrics(deps: { knex: Knex }) {
      * calls this). Label sets are looked up once per method, route and status (all bounded:
      * Node accepts only known methods, routes are patterns).
      */
-    requestObserver(): (ctx: Koa.Context, ms: number) => void {
+    requestObserver(): RequestObserver {
       const latencyFor = new Map<string, client.Histogram.Internal<'method' | 'route'>>();
       const countFor = new Map<string, client.Counter.Internal>();
       return (ctx, ms) => {
