@@ -67,6 +67,7 @@ const envSchema = z.object({
     .optional()
     .transform((v) => (v ? Number(v) : 10))
     .pipe(z.number().int().min(1).max(200)),
+  DATABASE_PREPARED_STATEMENTS: flag(true),
   LATCH_DATA_DIR: z.string().optional(),
   LATCH_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   SMTP_URL: z.string().optional(),
@@ -204,7 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     host: e.HOST,
     issuer,
     database: e.DATABASE_URL
-      ? ({ kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX } as const)
+      ? ({ kind: 'postgres', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, preparedStatements: e.DATABASE_PREPARED_STATEMENTS } as const)
       : ({ kind: 'embedded', dataDir: path.resolve(e.LATCH_DATA_DIR ?? './data') } as const),
     dataDir: path.resolve(e.LATCH_DATA_DIR ?? './data'),
     secret: e.LATCH_SECRET,

@@ -5,6 +5,7 @@ import type { Config } from '../config/config.js';
 import { migrationSource } from '../../migrations/index.js';
 import { acquireDataDirLock } from './data-dir-lock.js';
 import { PgLiteClient } from './pglite-client.js';
+import { PreparingPgClient } from './prepared-statements.js';
 
 // Return bigint counts as numbers and timestamps as Date (pg's defaults are strings for int8).
 pg.types.setTypeParser(20, (value: string) => Number(value));
@@ -22,7 +23,8 @@ export function embeddedDataPath(dataDir: string): string {
 export async function openDatabase(database: Config['database']): Promise<Database> {
   if (database.kind === 'postgres') {
     const knex = knexFactory({
-      client: 'pg',
+      // statements prepared once per connection, unless a pooler in front cannot keep them
+      client: database.preparedStatements ? (PreparingPgClient as unknown as typeof Knex.Client) : 'pg',
       connection: { connectionString: database.url, application_name: 'latch' },
       pool: { min: 0, max: database.poolMax, acquireTimeoutMillis: 10_000 },
       acquireConnectionTimeout: 10_000,
@@ -70,7 +72,7 @@ function isMigrationRace(err: unknown): boolean {
 }
 
 export async function migrateLatest(knex: Knex): Promise<string[]> {
-  if (knex.client.config.client !== 'pg') return migrateWithRetry(knex);
+  if (knex.client instanceof PgLiteClient) return migrateWithRetry(knex);
   // On PostgreSQL, instances take turns: a session-level advisory lock held on a connection
   // of its own (Knex migrates on the others) makes each wait for the one before it.
   const connection = await knex.client.acquireConnection();

@@ -33,6 +33,12 @@ describe('configuration', () => {
     expect(config.upstream.privateHosts).to.deep.equal(['sso.internal', '10.0.0.5']);
   });
 
+  it('prepares statements on PostgreSQL unless told not to (for a pooler that cannot keep them)', () => {
+    const url = 'postgres://localhost/latch';
+    expect(loadConfig({ DATABASE_URL: url }).database).to.include({ kind: 'postgres', preparedStatements: true });
+    expect(loadConfig({ DATABASE_URL: url, DATABASE_PREPARED_STATEMENTS: 'false' }).database).to.include({ kind: 'postgres', preparedStatements: false });
+  });
+
   it('parses lifetimes in seconds or with a unit', () => {
     const config = loadConfig({ LATCH_ACCESS_TOKEN_TTL: '15m', LATCH_REFRESH_TOKEN_TTL: '30d', LATCH_ID_TOKEN_TTL: '600' });
     expect(config.ttl.accessToken).to.equal(900);
@@ -48,6 +54,7 @@ describe('configuration', () => {
     ['LATCH_REGISTRATION', { LATCH_REGISTRATION: 'sometimes' }],
     ['LATCH_ACCESS_TOKEN_TTL', { LATCH_ACCESS_TOKEN_TTL: '15 minutes' }],
     ['LATCH_TRUST_PROXY', { LATCH_TRUST_PROXY: 'maybe' }],
+    ['DATABASE_PREPARED_STATEMENTS', { DATABASE_URL: 'postgres://localhost/latch', DATABASE_PREPARED_STATEMENTS: 'sometimes' }],
     ['LATCH_KEY_REFRESH_INTERVAL', { LATCH_KEY_REFRESH_INTERVAL: '5m' }],
     ['LATCH_KEY_REFRESH_INTERVAL', { LATCH_KEY_REFRESH_INTERVAL: '0' }],
     ['LATCH_SECRET', { LATCH_SECRET: 'short' }],
