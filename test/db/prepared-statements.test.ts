@@ -78,26 +78,30 @@ describe('statements prepared once per connection', function () {
     });
   });
 
+  /**
+   * A table `db` has read with a prepared `select *`, then given a column `label` (default
+   * `label`) by another connection: PostgreSQL refuses the prepared copy on its next run
+   * ("cached plan must not change result type").
+   */
+  async function grownUnderPreparedSelect(db: Database, table: string, label: string) {
+    const other = await open();
+    await other.knex.schema.createTable(table, (t) => t.integer('id'));
+    await other.knex(table).insert({ id: 1 });
+    expect(await db.knex(table).select('*')).to.deep.equal([{ id: 1 }]);
+    expect((await prepared(db.knex)).some((s) => s.statement === `select * from "${table}"`)).to.equal(true);
+    await other.knex.schema.alterTable(table, (t) => t.text('label').defaultTo(label));
+  }
+
   it('survives a column added under a prepared select * (outside a transaction: sent again)', async () => {
     const db = await open();
-    const other = await open();
-    await other.knex.schema.createTable('grows', (t) => t.integer('id'));
-    await other.knex('grows').insert({ id: 1 });
-    expect(await db.knex('grows').select('*')).to.deep.equal([{ id: 1 }]);
-    expect((await prepared(db.knex)).some((s) => s.statement === 'select * from "grows"')).to.equal(true);
-    await other.knex.schema.alterTable('grows', (t) => t.text('label').defaultTo('x'));
-    // PostgreSQL refuses the prepared copy ("cached plan must not change result type")
+    await grownUnderPreparedSelect(db, 'grows', 'x');
     expect(await db.knex('grows').select('*')).to.deep.equal([{ id: 1, label: 'x' }]);
     expect(await db.knex('grows').select('*')).to.deep.equal([{ id: 1, label: 'x' }]);
   });
 
   it('inside a transaction, fails that transaction once and then runs unnamed', async () => {
     const db = await open();
-    const other = await open();
-    await other.knex.schema.createTable('grows_in_trx', (t) => t.integer('id'));
-    await other.knex('grows_in_trx').insert({ id: 1 });
-    expect(await db.knex('grows_in_trx').select('*')).to.deep.equal([{ id: 1 }]);
-    await other.knex.schema.alterTable('grows_in_trx', (t) => t.text('label').defaultTo('y'));
+    await grownUnderPreparedSelect(db, 'grows_in_trx', 'y');
     const failed = await db.knex.transaction((trx) => trx('grows_in_trx').select('*')).then(() => undefined, (err: { code?: string }) => err);
     expect(failed).to.have.property('code', '0A000');
     expect(await db.knex.transaction((trx) => trx('grows_in_trx').select('*'))).to.deep.equal([{ id: 1, label: 'y' }]);
