@@ -68,7 +68,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
     clients: createClientQueries(knex, changes),
     resources: createResourceQueries(knex, changes),
     keys: createKeyQueries(knex),
-    accounts: createAccountQueries(knex),
+    accounts: createAccountQueries(knex, changes),
     consents: createConsentQueries(knex),
     orgs: createOrgQueries(knex),
     mfa: createMfaQueries(knex),

@@ -1,6 +1,8 @@
 import type { Knex } from 'knex';
+import type { ChangeFeed } from '../db/change-feed.js';
 import { deleteBatch } from '../db/delete-batch.js';
 import { perTurnBatch } from '../db/per-turn-batch.js';
+import { createReadCache } from '../db/read-cache.js';
 
 export type AccountRow = {
   id: string;
@@ -27,19 +29,46 @@ export type EmailTokenRow = {
   created_at: Date;
 };
 
+/** What a token, the userinfo endpoint or an API call needs of an account: its claims and whether it may act. */
+export type AccountClaimsRow = Pick<AccountRow, 'id' | 'email' | 'name' | 'email_verified' | 'disabled'>;
+/** The columns kept in memory (`findClaims`): a write to any of them must announce the account on the change feed. */
+export const CLAIM_COLUMNS = ['email', 'name', 'email_verified', 'disabled'] as const;
+
 export type AccountQueries = ReturnType<typeof createAccountQueries>;
 
-export function createAccountQueries(knex: Knex) {
+/**
+ * An account's claims are read on every token issued to a person (oidc-provider's findAccount),
+ * on userinfo and on every API call with a bearer token or a session, so they are kept in a read
+ * cache on the change feed, like clients and API keys: every write to one of CLAIM_COLUMNS, and
+ * deleting the account, announces it (topic `accounts`, through `transaction` or the feed), and
+ * every instance forgets it when that commits. Nothing else is kept: a password, the last
+ * sign-in or the active organization is always read from the database.
+ */
+export function createAccountQueries(knex: Knex, changes: ChangeFeed) {
   /** Look-ups by id outside a transaction (concurrent token requests each loading their account), batched per turn. */
   const byId = perTurnBatch<string, AccountRow | undefined>(async (ids) => {
     const rows = await knex<AccountRow>('accounts').whereIn('id', [...new Set(ids)]);
     const found = new Map(rows.map((row) => [row.id, row]));
     return ids.map((id) => found.get(id));
   });
+  const claims = createReadCache<AccountClaimsRow>(changes, 'accounts');
 
   return {
     async findById(id: string, db: Knex = knex): Promise<AccountRow | undefined> {
       return db === knex ? byId(id) : db<AccountRow>('accounts').where({ id }).first();
+    },
+
+    /** The account's claims and `disabled` (frozen: shared by every caller), from memory when this instance has read them since they last changed. */
+    async findClaims(id: string): Promise<Readonly<AccountClaimsRow> | undefined> {
+      return claims.get(id, async () => {
+        const row = await byId(id);
+        return row && { id: row.id, email: row.email, name: row.name, email_verified: row.email_verified, disabled: row.disabled };
+      });
+    },
+
+    /** A transaction whose `changed(accountId)` announces that account's change when it commits. */
+    async transaction<T>(work: (trx: Knex.Transaction, changed: (accountId: string) => Promise<void>) => Promise<T>): Promise<T> {
+      return changes.transaction((trx, announce) => work(trx, (accountId) => announce('accounts', [accountId])));
     },
 
     async findByEmail(emailNormalized: string, db: Knex = knex): Promise<AccountRow | undefined> {

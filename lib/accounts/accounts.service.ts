@@ -46,6 +46,9 @@ export type Account = {
   lastLoginAt: Date | null;
 };
 
+/** An account as a token, userinfo or an API call sees it (AccountService.findClaims). */
+export type AccountClaims = Pick<Account, 'id' | 'email' | 'name' | 'emailVerified' | 'disabled'>;
+
 export function toAccount(row: AccountRow): Account {
   return {
     id: row.id,
@@ -117,6 +120,12 @@ export function createAccountService(deps: {
     async findById(id: string): Promise<Account | undefined> {
       const row = await queries.findById(id);
       return row && toAccount(row);
+    },
+
+    /** Claims and `disabled` for tokens, userinfo and API callers: kept in memory until the account changes (accounts.queries.ts). */
+    async findClaims(id: string): Promise<AccountClaims | undefined> {
+      const row = await queries.findClaims(id);
+      return row && { id: row.id, email: row.email, name: row.name, emailVerified: row.email_verified, disabled: row.disabled };
     },
 
     async findByEmail(email: string): Promise<Account | undefined> {
@@ -235,7 +244,10 @@ export function createAccountService(deps: {
     async verifyEmail(token: unknown): Promise<Account> {
       const spent = typeof token === 'string' && token.length <= 200 ? await queries.consumeEmailToken(sha256(token), 'verify-email') : undefined;
       if (!spent) throw new AccountError('invalid_token', 'This link has expired or was already used.');
-      await queries.update(spent.account_id, { email_verified: true });
+      await queries.transaction(async (trx, changed) => {
+        await queries.update(spent.account_id, { email_verified: true }, trx);
+        await changed(spent.account_id);
+      });
       return (await this.findById(spent.account_id))!;
     },
 
@@ -288,10 +300,11 @@ export function createAccountService(deps: {
       const owner = live && (await queries.findById(live.account_id));
       const password = validPassword(newPassword, owner?.email);
       const passwordHash = await hashPassword(password);
-      const account = await knex.transaction(async (trx) => {
+      const account = await queries.transaction(async (trx, changed) => {
         const spent = await queries.consumeEmailToken(sha256(token), 'reset-password', trx);
         if (!spent) throw new AccountError('invalid_token', 'This link has expired or was already used.');
         await queries.update(spent.account_id, { password_hash: passwordHash, password_changed_at: new Date(), email_verified: true }, trx);
+        await changed(spent.account_id);
         await payloads.deleteAllForAccount(spent.account_id, trx);
         return (await queries.findById(spent.account_id, trx))!;
       });

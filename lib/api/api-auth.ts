@@ -52,7 +52,7 @@ export function createApiAuthenticator(deps: {
     if (!verified) throw new LatchError('invalid_token', 'the access token is invalid or expired', 401);
     // a client acting for itself has its own client_id as sub: it is never an account's token
     const ownToken = verified.clientId !== undefined && verified.sub === verified.clientId;
-    const account = ownToken ? undefined : await accounts.findById(verified.sub);
+    const account = ownToken ? undefined : await accounts.findClaims(verified.sub);
     if (account?.disabled) throw new LatchError('invalid_token', 'the access token is invalid or expired', 401);
     return {
       sub: verified.sub,
@@ -70,7 +70,7 @@ export function createApiAuthenticator(deps: {
     if (!sessionId || sessionId.length > 100) return undefined;
     const session = await provider.Session.find(sessionId);
     if (!session?.accountId) return undefined;
-    const account = await accounts.findById(session.accountId);
+    const account = await accounts.findClaims(session.accountId);
     if (!account || account.disabled) return undefined;
     return {
       sub: account.id,

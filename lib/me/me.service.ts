@@ -54,7 +54,8 @@ export function createMeService(deps: {
         if (typeof input.name !== 'string' || input.name.length > NAME_MAX || /[\u0000-\u001f]/.test(input.name)) {
           throw invalidInput(`name must be at most ${NAME_MAX} printable characters`);
         }
-        await knex('accounts').where({ id: accountId }).update({ name: input.name.trim() || null, updated_at: new Date() });
+        const name = input.name.trim() || null;
+        await changes.write('accounts', () => [accountId], (trx) => trx('accounts').where({ id: accountId }).update({ name, updated_at: new Date() }));
       }
       return this.profile(accountId);
     },

@@ -5,7 +5,7 @@ import type { ConsentService } from '../consents/consents.service.js';
 /** findAccount for oidc-provider: a disabled or deleted account has no claims and no tokens. */
 export function createFindAccount(accounts: AccountService): FindAccount {
   return async (_ctx, sub): Promise<OidcAccount | undefined> => {
-    const account = await accounts.findById(sub);
+    const account = await accounts.findClaims(sub);
     if (!account || account.disabled) return undefined;
     return {
       accountId: account.id,

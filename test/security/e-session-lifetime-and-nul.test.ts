@@ -52,7 +52,9 @@ describe('SECURITY E.34 and hostile forms: absolute session lifetime, NUL bytes'
     const { id } = await signUpAccount(latch, 'disabled2@example.com');
     const a = request.agent(latch.url);
     await authorize(latch, a, { clientId: web, redirectUri, email: 'disabled2@example.com' });
-    await latch.container.knex('accounts').where({ id }).update({ disabled: true });
+    // disabled by a write that leaves the session in place (Latch's own disable also ends it),
+    // announced like every write to an account's claims
+    await latch.container.changes.write('accounts', () => [id], (trx) => trx('accounts').where({ id }).update({ disabled: true }));
     const run = await authorize(latch, a, { clientId: web, redirectUri, params: { prompt: 'none' } });
     expect(run.location.searchParams.get('error')).to.equal('login_required');
   });
