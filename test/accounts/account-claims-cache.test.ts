@@ -131,8 +131,10 @@ describe('Account claims: read from memory, and every change to them reaches it'
   if (usingPostgres()) {
     it('two instances on one PostgreSQL: each change made on one reaches the other within moments', async () => {
       const db = await createTestDatabase();
-      const a = await startLatch(withMail(), db);
-      const b = await startLatch(withMail(), db);
+      // one issuer for both, as behind a load balancer: a token issued by one is good at the other
+      const shared = { ...withMail(), ISSUER: 'http://latch.example.test' };
+      const a = await startLatch(shared, db);
+      const b = await startLatch(shared, db);
       try {
         await eventually(async () => a.container.changes.live && b.container.changes.live, 'both change feeds live', 5_000);
         const scene = await claimChanges(a, b, mailbox, (check, what) => eventually(check, `${what} on the other instance`, 2_000));
