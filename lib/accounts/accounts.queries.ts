@@ -29,17 +29,19 @@ export type EmailTokenRow = {
   created_at: Date;
 };
 
-/** What a token, the userinfo endpoint or an API call needs of an account: its claims and whether it may act. */
+/**
+ * What a token, the userinfo endpoint or an API call needs of an account: its claims and whether
+ * it may act. These columns are kept in memory (`findClaims`): a write to any of them must
+ * announce the account on the change feed.
+ */
 export type AccountClaimsRow = Pick<AccountRow, 'id' | 'email' | 'name' | 'email_verified' | 'disabled'>;
-/** The columns kept in memory (`findClaims`): a write to any of them must announce the account on the change feed. */
-export const CLAIM_COLUMNS = ['email', 'name', 'email_verified', 'disabled'] as const;
 
 export type AccountQueries = ReturnType<typeof createAccountQueries>;
 
 /**
  * An account's claims are read on every token issued to a person (oidc-provider's findAccount),
  * on userinfo and on every API call with a bearer token or a session, so they are kept in a read
- * cache on the change feed, like clients and API keys: every write to one of CLAIM_COLUMNS, and
+ * cache on the change feed, like clients and API keys: every write to one of those columns, and
  * deleting the account, announces it (topic `accounts`, through `transaction` or the feed), and
  * every instance forgets it when that commits. Nothing else is kept: a password, the last
  * sign-in or the active organization is always read from the database.
