@@ -13,6 +13,7 @@ import { createMetrics } from '../lib/metrics/metrics.js';
 import type { Renderer } from '../lib/views/renderer.js';
 import { runClosedLoop } from './measure/closed-loop.js';
 import { cpuSeconds } from './measure/proc.js';
+import { percentile } from './measure/sample.js';
 
 /**
  * What the web stack costs per request before any of Latch's own work, and what each of the
@@ -107,7 +108,7 @@ async function main(argv: string[]) {
       }
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50)!;
   const echo = median(results.get(VARIANTS[0]!.name)!.map((r) => r.rate));
   console.log(`${rounds} × ${windowS} s per variant, ${connections} connections; medians\n`);
   console.log('| variant | req/s | ÷ echo | server CPU µs per request |');

@@ -117,7 +117,7 @@ export async function buildContainer(config: Config, db: Database, log: Logger) 
   const mfa = createMfaService({ knex, queries: queries.mfa, sealer, throttle, accounts, issuer: config.issuer, mode: config.mfa, log, audit });
   const consents = createConsentService({ knex, queries: queries.consents, payloads: queries.payloads });
   const orgs = createOrgService({ knex, changes, queries: queries.orgs, accounts, mail, issuer: config.issuer });
-  const me = createMeService({ knex, changes, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
+  const me = createMeService({ changes, accounts, orgs, consents, payloads: queries.payloads, clients: queries.clients });
   const apiKeys = createApiKeyService({ knex, queries: queries.apiKeys, resources, orgs, accounts, sealer, log, audit });
   const exchangedTokenClaims = createExchangedTokenClaims();
   const accountAdmin = createAccountAdminService({ knex, changes, queries: queries.accounts, payloads: queries.payloads, orgQueries: queries.orgs, me, mfa });

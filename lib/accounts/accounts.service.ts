@@ -128,6 +128,14 @@ export function createAccountService(deps: {
       return row && { id: row.id, email: row.email, name: row.name, emailVerified: row.email_verified, disabled: row.disabled };
     },
 
+    /** Sets the display name (validated by the caller), announced like every change to an account's claims. */
+    async setName(accountId: string, name: string | null) {
+      await queries.transaction(async (trx, changed) => {
+        await queries.update(accountId, { name }, trx);
+        await changed(accountId);
+      });
+    },
+
     async findByEmail(email: string): Promise<Account | undefined> {
       const row = await queries.findByEmail(normalizeEmail(email));
       return row && toAccount(row);

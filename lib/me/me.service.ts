@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import type { ChangeFeed } from '../db/change-feed.js';
 import type { AccountService } from '../accounts/accounts.service.js';
 import type { ClientQueries } from '../clients/clients.queries.js';
@@ -22,7 +21,6 @@ export class SoleOwnerError extends LatchError {
 export type MeService = ReturnType<typeof createMeService>;
 
 export function createMeService(deps: {
-  knex: Knex;
   changes: ChangeFeed;
   accounts: AccountService;
   orgs: OrgService;
@@ -30,7 +28,7 @@ export function createMeService(deps: {
   payloads: OidcPayloadQueries;
   clients: ClientQueries;
 }) {
-  const { knex, changes, accounts, orgs, consents, payloads, clients } = deps;
+  const { changes, accounts, orgs, consents, payloads, clients } = deps;
 
   return {
     async profile(accountId: string) {
@@ -54,8 +52,7 @@ export function createMeService(deps: {
         if (typeof input.name !== 'string' || input.name.length > NAME_MAX || /[\u0000-\u001f]/.test(input.name)) {
           throw invalidInput(`name must be at most ${NAME_MAX} printable characters`);
         }
-        const name = input.name.trim() || null;
-        await changes.write('accounts', () => [accountId], (trx) => trx('accounts').where({ id: accountId }).update({ name, updated_at: new Date() }));
+        await accounts.setName(accountId, input.name.trim() || null);
       }
       return this.profile(accountId);
     },
