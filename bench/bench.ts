@@ -90,6 +90,13 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     ];
 
     const scenarios: ScenarioReport[] = [];
+    const rssAfterScenarioMb: BenchReport['rssAfterScenarioMb'] = [];
+    const noteRss = (scenario: string) => {
+      const mb: Record<string, number | null> = Object.fromEntries(contenders.map((c) => [c.target.label, round1(c.child.rssMb())]));
+      if (growthSetup && scenario === '9') mb['latch (growth)'] = round1(growthSetup.child.rssMb());
+      rssAfterScenarioMb.push({ scenario, mb });
+      log(`  RSS after ${scenario}: ${Object.entries(mb).map(([name, v]) => `${name} ${v ?? '?'} MB`).join(', ')}`);
+    };
     for (const entry of SCENARIOS) {
       if (!selected(entry.id)) continue;
       if (isPending(entry)) {
@@ -100,9 +107,13 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       log(`scenario ${entry.id}: ${entry.title}`);
       const comparison = await compare(entry, contenders, { ...plan, paced: entry.pacedAt70 }, log);
       scenarios.push(scenarioReport(entry, comparison, 'latch'));
+      noteRss(entry.id);
     }
 
-    if (growthSetup) scenarios.push(...(await runGrowth(growthSetup, { rounds: options.rounds, plan, emptyLatch: latchC, log })));
+    if (growthSetup) {
+      scenarios.push(...(await runGrowth(growthSetup, { rounds: options.rounds, plan, emptyLatch: latchC, log })));
+      noteRss('9');
+    }
 
     const servers: BenchReport['servers'] = {
       latch: { peakRssMb: round1(latch.peakRssMb()), endRssMb: round1(latch.rssMb()) },
@@ -142,6 +153,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       },
       seed: { main: seeded.fixture.notes, growth: growthSetup?.seed ?? [], expiredRows: options.expiredRows },
       servers,
+      rssAfterScenarioMb,
       scenarios,
       targets: [...scenarios.flatMap((s) => (s.status === 'measured' ? s.targets : [])), rssTarget],
       notes: [

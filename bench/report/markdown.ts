@@ -157,6 +157,7 @@ export function renderMarkdown(report: BenchReport): string {
     '## Memory',
     '',
     table(['server', 'peak RSS MB', 'RSS at end MB'], Object.entries(report.servers).map(([name, m]) => [name, num(m.peakRssMb, 1), num(m.endRssMb, 1)])),
+    ...rssAfterScenarios(report),
     '',
     '## Seed',
     '',
@@ -164,4 +165,11 @@ export function renderMarkdown(report: BenchReport): string {
   );
   if (report.notes.length) parts.push('', '## Notes', '', ...report.notes.map((n) => `- ${n}`));
   return `${parts.join('\n')}\n`;
+}
+
+/** RSS after each scenario, one column per server, so a growth between two scenarios shows where it happened */
+function rssAfterScenarios(report: BenchReport): string[] {
+  if (!report.rssAfterScenarioMb.length) return [];
+  const servers = [...new Set(report.rssAfterScenarioMb.flatMap((r) => Object.keys(r.mb)))];
+  return ['', 'RSS (MB) after each scenario:', '', table(['after', ...servers], report.rssAfterScenarioMb.map((r) => [r.scenario, ...servers.map((name) => num(r.mb[name] ?? null, 1))]))];
 }

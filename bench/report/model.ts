@@ -90,6 +90,8 @@ export type BenchReport = {
   };
   seed: { main: SeedNote[]; growth: SeedNote[]; expiredRows: number };
   servers: Record<string, { peakRssMb: number | null; endRssMb: number | null }>;
+  /** each server's RSS right after each scenario (and the growth runs), in the order they ran */
+  rssAfterScenarioMb: Array<{ scenario: string; mb: Record<string, number | null> }>;
   scenarios: ScenarioReport[];
   targets: TargetResult[];
   notes: string[];

@@ -146,5 +146,9 @@ describe('npm run bench -- --smoke', function () {
     expect(report.targets.length).to.be.greaterThan(0);
     for (const t of report.targets) expect([true, false, null], `${t.scenario} ${t.description}`).to.include(t.met);
     expectNumber(report.servers.latch?.endRssMb, 'Latch RSS at end');
+    const measured = report.scenarios.filter((s) => s.status === 'measured' && !s.id.startsWith('9/')).map((s) => s.id);
+    expect(report.rssAfterScenarioMb.map((r) => r.scenario).filter((id) => id !== '9'), 'RSS noted after each scenario').to.deep.equal(measured);
+    for (const r of report.rssAfterScenarioMb) expectNumber(r.mb.latch, `Latch RSS after ${r.scenario}`);
+    expect(run.stdout).to.match(/RSS \(MB\) after each scenario:/);
   });
 });
