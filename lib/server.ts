@@ -1,5 +1,6 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import v8 from 'node:v8';
 import { startAdminSocket } from './admin/admin-socket.js';
 import { createApp } from './app.js';
 import type { Config } from './config/config.js';
@@ -29,10 +30,29 @@ const IDLE_SWEEP_AFTER_MS = 5_000;
 const SWEEP_INTERVAL_MS = 200;
 
 /**
+ * How far V8 lets the old generation grow past what the last full collection kept, in percent.
+ * Under load most of what reaches the old generation is requests' garbage (objects alive
+ * across two young-generation collections). V8 picks its growth factor from how cheap a full
+ * collection is against the allocation rate, and collecting mostly garbage is cheap, so it
+ * picks its highest, 4: with about 40 MB live, Latch's heap swung up to 190 MB between
+ * collections and its RSS past 250 MB. With 2 the heap's swing is about half, at a full
+ * collection every second or so; 1.5 cost refresh rotations 0.85 × the rate (README,
+ * Performance).
+ */
+export const HEAP_GROWING_PERCENT = 100;
+
+/** The V8 flag startServer sets, unless the process was started with its own. */
+export function heapGrowthFlag(execArgv: readonly string[]): string | undefined {
+  return execArgv.some((flag) => /^--heap[-_]growing[-_]percent\b/.test(flag)) ? undefined : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+}
+
+/**
  * Opens the database, migrates (under Knex's lock), builds the container and listens.
  * Used by `npm start` and by the tests, so both run the same start-up.
  */
 export async function startServer(config: Config, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const heapFlag = heapGrowthFlag(process.execArgv);
+  if (heapFlag) v8.setFlagsFromString(heapFlag);
   const db = await openDatabase(config.database);
   try {
     if (config.autoMigrate) {
