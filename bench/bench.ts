@@ -90,10 +90,12 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     ];
 
     const scenarios: ScenarioReport[] = [];
+    // every server by the name the report gives it; the growth run's Latch only where it ran
+    const named: Array<[string, ServerChild]> = [['latch', latch], ['ceiling', ceiling], ['floor', floor], ...(versus ? [[`latch at ${options.versus}`, versus] as [string, ServerChild]] : [])];
+    const withGrowth: Array<[string, ServerChild]> = [...named, ...(growthSetup ? [['latch (growth)', growthSetup.child] as [string, ServerChild]] : [])];
     const rssAfterScenarioMb: BenchReport['rssAfterScenarioMb'] = [];
-    const noteRss = (scenario: string) => {
-      const mb: Record<string, number | null> = Object.fromEntries(contenders.map((c) => [c.target.label, round1(c.child.rssMb())]));
-      if (growthSetup && scenario === '9') mb['latch (growth)'] = round1(growthSetup.child.rssMb());
+    const noteRss = (scenario: string, servers: Array<[string, ServerChild]>) => {
+      const mb = Object.fromEntries(servers.map(([name, child]) => [name, round1(child.rssMb())]));
       rssAfterScenarioMb.push({ scenario, mb });
       log(`  RSS after ${scenario}: ${Object.entries(mb).map(([name, v]) => `${name} ${v ?? '?'} MB`).join(', ')}`);
     };
@@ -107,21 +109,15 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       log(`scenario ${entry.id}: ${entry.title}`);
       const comparison = await compare(entry, contenders, { ...plan, paced: entry.pacedAt70 }, log);
       scenarios.push(scenarioReport(entry, comparison, 'latch'));
-      noteRss(entry.id);
+      noteRss(entry.id, named);
     }
 
     if (growthSetup) {
       scenarios.push(...(await runGrowth(growthSetup, { rounds: options.rounds, plan, emptyLatch: latchC, log })));
-      noteRss('9');
+      noteRss('9', withGrowth);
     }
 
-    const servers: BenchReport['servers'] = {
-      latch: { peakRssMb: round1(latch.peakRssMb()), endRssMb: round1(latch.rssMb()) },
-      ceiling: { peakRssMb: round1(ceiling.peakRssMb()), endRssMb: round1(ceiling.rssMb()) },
-      floor: { peakRssMb: round1(floor.peakRssMb()), endRssMb: round1(floor.rssMb()) },
-      ...(versus ? { [`latch at ${options.versus}`]: { peakRssMb: round1(versus.peakRssMb()), endRssMb: round1(versus.rssMb()) } } : {}),
-      ...(growthSetup ? { 'latch (growth)': { peakRssMb: round1(growthSetup.child.peakRssMb()), endRssMb: round1(growthSetup.child.rssMb()) } } : {}),
-    };
+    const servers: BenchReport['servers'] = Object.fromEntries(withGrowth.map(([name, child]) => [name, { peakRssMb: round1(child.peakRssMb()), endRssMb: round1(child.rssMb()) }]));
     const endRss = servers.latch!.endRssMb;
     const rssTarget: TargetResult = {
       scenario: 'all',
