@@ -9,7 +9,7 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
   type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpers';
+import { COSEALG, decodeClientDataJSON, isoBase64URL } from '@simplewebauthn/server/helpers';
 import { z } from 'zod';
 import type { ChallengePurpose, MfaQueries, WebAuthnCredentialRow } from './mfa.queries.js';
 import { MfaError } from './mfa-errors.js';
@@ -31,6 +31,15 @@ export const PASSKEYS = {
   ceremonyTimeoutMs: 2 * 60 * 1000,
   nameMaxLength: 100,
   maxPerAccount: 20,
+  /**
+   * The key types a passkey may have, offered at registration and required when it is verified.
+   * A passkey keeps its algorithm for life, and every instance, and every later or earlier Node
+   * a deployment runs, must verify it. SimpleWebAuthn's default adds ML-DSA-44 where the runtime
+   * has it in WebCrypto: Node 24 does, as an experimental feature, and Node 22 does not, so a
+   * passkey made on a Node 24 instance would not verify on a Node 22 one or after a rollback.
+   * Chromium's authenticator takes ML-DSA-44 when it is offered first.
+   */
+  algorithms: [COSEALG.EdDSA, COSEALG.ES256, COSEALG.RS256] as readonly number[],
 } as const;
 
 /** RFC 8176: a device-bound key is 'hwk'; a synced (backup-eligible) passkey is 'swk'. */
@@ -133,6 +142,7 @@ export function createPasskeyService(deps: { queries: MfaQueries; issuer: string
         // discoverable when the authenticator can (for passwordless sign-in); UV is asked for
         // at each passwordless sign-in, so a key without a PIN still works as a second factor
         authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+        supportedAlgorithmIDs: [...PASSKEYS.algorithms],
       });
       await storeChallenge('passkey-enrol', binding, account.id, options.challenge);
       return options;
@@ -143,7 +153,7 @@ export function createPasskeyService(deps: { queries: MfaQueries; issuer: string
       const expectedChallenge = await spendChallenge('passkey-enrol', binding, response.response.clientDataJSON, accountId);
       let verification: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
       try {
-        verification = await verifyRegistrationResponse({ response, expectedChallenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false });
+        verification = await verifyRegistrationResponse({ response, expectedChallenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false, supportedAlgorithmIDs: [...PASSKEYS.algorithms] });
       } catch (err) {
         deps.log?.debug({ err }, 'passkey registration refused');
         throw MfaError.passkeyFailed();

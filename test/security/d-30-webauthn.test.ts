@@ -183,6 +183,28 @@ describe('SECURITY D.30 — WebAuthn: single-use challenge tied to the session; 
     expect((await latch.container.knex('webauthn_credentials').where({ account_id: person.id }).first()).credential_id).to.equal(authenticator.id);
   });
 
+  it('offers and accepts only EdDSA, ES256 and RS256 keys on every Node: an ML-DSA-44 key is refused, the same authenticator with P-256 is registered', async () => {
+    const person = await createAccount(latch, 'passkey-algorithms@example.com');
+    const authenticator = new SoftwareAuthenticator({ origin });
+    const agent = request.agent(latch.url);
+    const page = await openSignedIn(latch, agent, person, '/account/security');
+    const csrf = csrfFrom(page.text);
+    const options = async () => (await agent.post('/account/security/passkeys/options').set('accept', 'application/json').send({ _csrf: csrf }).expect(200)).body;
+    const register = async (o: CeremonyOverrides) =>
+      agent.post('/account/security/passkeys').type('form').send({ _csrf: csrf, name: 'Key', response: JSON.stringify(authenticator.register(await options(), o)) });
+
+    // SimpleWebAuthn would offer ML-DSA-44 first where WebCrypto has it (Node 24)
+    expect((await options()).pubKeyCredParams.map((p: { alg: number }) => p.alg)).to.deep.equal([-8, -7, -257]);
+    const mlDsa = await register({ mlDsa44Key: true });
+    expect(mlDsa.status).to.equal(400);
+    expect(mlDsa.text).to.include('That passkey could not be verified');
+    expect(await latch.container.knex('webauthn_credentials').where({ account_id: person.id }).first()).to.equal(undefined);
+
+    const p256 = await register({});
+    expect(p256.status).to.equal(200);
+    expect((await latch.container.knex('webauthn_credentials').where({ account_id: person.id }).first()).credential_id).to.equal(authenticator.id);
+  });
+
   it('the RP ID in the options is the issuer host, whatever Host or X-Forwarded-Host the request carries', async () => {
     const signIn = await atPasswordless();
     expect((await signIn.options()).rpId).to.equal(rpId);

@@ -25,6 +25,11 @@ export type CeremonyOverrides = {
   signCount?: number;
   /** clientDataJSON.challenge (default: the options' challenge) */
   challenge?: string;
+  /**
+   * At registration, present an ML-DSA-44 public key (COSE kty AKP, alg -48, 1,312 bytes of
+   * key) instead of the P-256 one, as an authenticator that chose ML-DSA-44 would.
+   */
+  mlDsa44Key?: boolean;
 };
 
 export type AuthenticatorOptions = {
@@ -65,8 +70,9 @@ export class SoftwareAuthenticator {
     return b64url(this.credentialId);
   }
 
-  /** The public key as COSE_Key (RFC 9053): EC2, ES256, P-256, x, y. */
-  private cosePublicKey(): Uint8Array {
+  /** The public key as COSE_Key (RFC 9053): EC2, ES256, P-256, x, y; or an ML-DSA-44 one (kty AKP 7, alg -48, pub). */
+  private cosePublicKey(o: CeremonyOverrides = {}): Uint8Array {
+    if (o.mlDsa44Key) return isoCBOR.encode(new Map<number, number | Uint8Array>([[1, 7], [3, -48], [-1, crypto.randomBytes(1312)]]));
     const jwk = this.keys.publicKey.export({ format: 'jwk' });
     return isoCBOR.encode(
       new Map<number, number | Uint8Array>([
@@ -95,7 +101,7 @@ export class SoftwareAuthenticator {
   register(options: { challenge: string; rp?: { id?: string }; user?: { id: string } }, o: CeremonyOverrides = {}) {
     if (!options.rp?.id || !options.user?.id) throw new Error('creation options without rp.id or user.id');
     this.userHandle = options.user.id;
-    const attestedCredentialData = Buffer.concat([this.aaguid, Buffer.from([this.credentialId.length >> 8, this.credentialId.length & 0xff]), this.credentialId, this.cosePublicKey()]);
+    const attestedCredentialData = Buffer.concat([this.aaguid, Buffer.from([this.credentialId.length >> 8, this.credentialId.length & 0xff]), this.credentialId, this.cosePublicKey(o)]);
     const signCount = o.signCount ?? this.signCount;
     const authData = this.authenticatorData(options.rp.id, o, signCount, attestedCredentialData);
     const attStmt: Map<string, string> = new Map(); // "none": an empty statement
