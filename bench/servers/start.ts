@@ -27,6 +27,12 @@ export type LatchProcessOptions = {
  * kernel offers them (madvise mode), so mapping it costs ten page faults rather than 4,864.
  */
 export const DEPLOYED_MALLOC_ENV = { MALLOC_MMAP_THRESHOLD_: '131072', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+/**
+ * Node's flags as the Dockerfile's CMD and `npm start` pass them: young-generation semi-spaces
+ * of at most 16 MB, Node 20's and 22's default. Node 24's V8 sizes them from the heap limit
+ * instead, 64 MB each on a machine with 24 GiB, and Latch then ended scenarios 1–5 at 332 MB.
+ */
+export const DEPLOYED_NODE_FLAGS = ['--max-semi-space-size=16'];
 
 export const issuerFor = (port: number) => `http://127.0.0.1:${port}`;
 
@@ -48,7 +54,7 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
       ...(options.serversDir ? { LATCH_AUTO_MIGRATE: 'false' } : {}),
       ...DEPLOYED_MALLOC_ENV,
     },
-    nodeFlags: options.nodeFlags,
+    nodeFlags: [...DEPLOYED_NODE_FLAGS, ...(options.nodeFlags ?? [])],
   });
 }
 
