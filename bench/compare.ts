@@ -207,13 +207,22 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
   const latency = latencyOf(sample.latenciesMs);
-  log(`  ${latch.contender.target.label.padEnd(12)} at 70 % (${rate} req/s): p50 ${latency.p50} ms, p99 ${latency.p99} ms, statuses ${JSON.stringify(sample.statusCounts)}`);
-  // the same rate against the ceiling: how much of that p99 the machine and the load generator cause on their own
+  const generatorDelayMaxMs = sample.generatorDelayMaxMs ?? 0;
+  log(`  ${latch.contender.target.label.padEnd(12)} at 70 % (${rate} req/s): p50 ${latency.p50} ms, p99 ${latency.p99} ms, statuses ${JSON.stringify(sample.statusCounts)}; the generator's own longest delay ${generatorDelayMaxMs} ms`);
   const ceiling = ready.find(({ contender }) => contender.target.role === 'ceiling');
+  const ceilingResult = ceiling && results.get(ceiling.contender.target.label);
   let ceilingLatencyMs: PacedMeasurement['ceilingLatencyMs'];
-  if (ceiling && 'source' in ceiling.prepared && results.get(ceiling.contender.target.label)?.status === 'measured') {
+  let ceilingOwn: PacedMeasurement['ceilingOwn'];
+  if (ceiling && 'source' in ceiling.prepared && ceilingResult?.status === 'measured') {
+    // the same rate against the ceiling: how much of that p99 the machine and the load generator cause on their own
     ceilingLatencyMs = latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate, durationS: plan.pacedS })).latenciesMs);
     log(`  ${ceiling.contender.target.label.padEnd(12)} at the same rate: p50 ${ceilingLatencyMs.p50} ms, p99 ${ceilingLatencyMs.p99} ms`);
+    // and at 70 % of its own maximum: whether stock oidc-provider meets the target on this machine
+    const ownRate = Math.floor(ceilingResult.measurement.rps * 0.7);
+    if (ownRate >= 1) {
+      ceilingOwn = { targetRps: ownRate, latencyMs: latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate: ownRate, durationS: plan.pacedS })).latenciesMs) };
+      log(`  ${ceiling.contender.target.label.padEnd(12)} at 70 % of its own (${ownRate} req/s): p50 ${ceilingOwn.latencyMs.p50} ms, p99 ${ceilingOwn.latencyMs.p99} ms`);
+    }
   }
   return {
     results,
@@ -222,7 +231,9 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
       achievedRps: Math.round((sample.ok / sample.durationS) * 10) / 10,
       latencyMs: latency,
       errors: { non2xx: sample.non2xx, socket: sample.errors, timeouts: sample.timeouts, statusCounts: sample.statusCounts },
+      generatorDelayMaxMs,
       ...(ceilingLatencyMs ? { ceilingLatencyMs } : {}),
+      ...(ceilingOwn ? { ceilingOwn } : {}),
     },
   };
 }

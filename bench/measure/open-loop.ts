@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { RequestSource, RequestSpec } from '../scenarios/types.js';
 import { RawConnection, serializeRequest } from './raw-connection.js';
 import { emptySample, recordResponse, type LoadSample } from './sample.js';
@@ -7,7 +8,9 @@ import { emptySample, recordResponse, type LoadSample } from './sample.js';
  * and its latency counts from when it was due, so queueing shows (no coordinated omission).
  * autocannon's overallRate sends each second's quota in a burst at the top of the second,
  * which measures the latency of a saturated server, not of one at 70 % load. Requests wait
- * for a free connection of a fixed pool, as behind a client's connection pool.
+ * for a free connection of a fixed pool, as behind a client's connection pool. The generator
+ * notes how long its own event loop was held up: a request it sends late counts against the
+ * server, so that figure says whether a p99 is the server's at all.
  */
 const TICK_MS = 2;
 const CONNECTIONS = 32;
@@ -25,6 +28,8 @@ export async function runOpenLoop(url: string, source: RequestSource, options: {
   const intervalMs = 1000 / options.rate;
   let sent = 0;
   let answered = 0;
+  const ownDelay = monitorEventLoopDelay({ resolution: 1 });
+  ownDelay.enable();
 
   const dispatch = () => {
     for (const connection of connections) {
@@ -63,6 +68,8 @@ export async function runOpenLoop(url: string, source: RequestSource, options: {
   const drainDeadline = performance.now() + TIMEOUT_MS;
   while (answered < total && performance.now() < drainDeadline) await new Promise((r) => setTimeout(r, 5));
   sample.durationS = (performance.now() - start) / 1000;
+  ownDelay.disable();
+  sample.generatorDelayMaxMs = Math.round(ownDelay.max / 1e5) / 10;
   // requests still waiting for a connection were never served in time
   sample.timeouts += queue.length;
   for (const { spec } of queue.splice(0)) source.onResponse?.(0, '', spec.tag);

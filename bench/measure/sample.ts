@@ -11,6 +11,8 @@ export type LoadSample = {
   timeouts: number;
   /** latency of each 2xx response, ms */
   latenciesMs: number[];
+  /** open loop: the longest the generator's own event loop was held up, ms */
+  generatorDelayMaxMs?: number;
   /** flow scenarios: named counts (requests of a kind), and the first failure's message */
   counters?: Record<string, number>;
   firstError?: string;

@@ -32,7 +32,10 @@ function evaluate(
       scenario: id,
       description: 'Latch p99 at 70 % of its max rate',
       required: `≤ ${rule.atMostMs} ms`,
-      actual: p99 === null ? 'not measured' : `${p99} ms at ${paced!.achievedRps} req/s`,
+      actual:
+        p99 === null
+          ? 'not measured'
+          : `${p99} ms at ${paced!.achievedRps} req/s${paced!.ceilingOwn ? ` (the ceiling at 70 % of its own maximum: ${paced!.ceilingOwn.latencyMs.p99} ms at ${paced!.ceilingOwn.targetRps} req/s)` : ''}`,
       met: p99 === null ? null : p99 <= rule.atMostMs,
     };
   }

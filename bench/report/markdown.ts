@@ -1,4 +1,4 @@
-import { VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement, type ScenarioReport } from './model.js';
+import { VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement, type PacedMeasurement, type ScenarioReport } from './model.js';
 
 /** The report as Markdown tables: throughput and latency, growth, targets, pending, memory. */
 type Measured = Extract<ScenarioReport, { status: 'measured' }>;
@@ -17,12 +17,21 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
+/** Latch's p99 at 70 %, then in brackets the ceiling's at the same rate and at 70 % of its own maximum */
+function pacedCell(p: PacedMeasurement): string {
+  const ceiling = [
+    ...(p.ceilingLatencyMs ? [`ceiling ${num(p.ceilingLatencyMs.p99, 1)}`] : []),
+    ...(p.ceilingOwn ? [`at its own 70 %: ${num(p.ceilingOwn.latencyMs.p99, 1)} @ ${num(p.ceilingOwn.targetRps)}/s`] : []),
+  ];
+  return `${num(p.latencyMs.p99, 1)} @ ${num(p.targetRps)}/s${ceiling.length ? ` (${ceiling.join('; ')})` : ''}`;
+}
+
 function mainRow(s: Measured): string[] {
   const ceiling = s.baselines.ceiling;
   const floor = s.baselines.floor;
   const latch = s.latch;
   const latchCpu = latch.status === 'measured' ? `${cpu(latch.measurement)} (+${num(latch.measurement.dbCpuSecondsPer1k, 3)} db)` : 'n/a';
-  const paced = s.pacedAt70 ? ('latencyMs' in s.pacedAt70 ? `${num(s.pacedAt70.latencyMs.p99, 1)} @ ${num(s.pacedAt70.targetRps)}/s${s.pacedAt70.ceilingLatencyMs ? ` (ceiling ${num(s.pacedAt70.ceilingLatencyMs.p99, 1)})` : ''}` : 'n/a') : '—';
+  const paced = s.pacedAt70 ? ('latencyMs' in s.pacedAt70 ? pacedCell(s.pacedAt70) : 'n/a') : '—';
   const floorKind = floor?.status === 'measured' && floor.floorKind ? ` (${floor.floorKind})` : '';
   return [
     s.id,
@@ -96,7 +105,7 @@ export function renderMarkdown(report: BenchReport): string {
     `Commit ${report.commit.sha.slice(0, 12)}${report.commit.dirty ? ' (working tree has uncommitted changes)' : ''}; ${report.machine.cpus} × ${report.machine.cpuModel}, ` +
       `Node ${report.machine.node}, ${report.machine.postgres}, oidc-provider ${report.machine.oidcProvider}. ` +
       `${st.connections} keep-alive connections, ${st.warmupS} s warm-up, ${st.rounds} × ${st.windowS} s measured windows per server ` +
-      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s, then the ceiling at the same rate (in brackets). Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
+      `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s, then the ceiling at the same rate and at 70 % of its own maximum rate (in brackets). Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
       (st.quietWaitS ? ` Before each window the bench waited up to ${st.quietWaitS} s for other processes to use under 0.25 cores.` : ''),
     '',
     'req/s counts 2xx responses — for the flow scenarios (6, 7) completed flows/s, with a flow\'s whole duration as its latency and CPU per 1,000 flows. Latency p50 / p99 in ms of 2xx responses. CPU is seconds of the server process per 1,000 responses; "db" is every PostgreSQL process over the same window. ' +

@@ -34,6 +34,10 @@ export type PacedMeasurement = {
   errors: { non2xx: number; socket: number; timeouts: number; statusCounts: Record<string, number> };
   /** the ceiling driven the same way at the same rate (not at 70 % of its own): what the machine and load generator alone give at that rate */
   ceilingLatencyMs?: Latency;
+  /** the ceiling at 70 % of its own maximum rate: whether stock oidc-provider meets the target on this machine */
+  ceilingOwn?: { targetRps: number; latencyMs: Latency };
+  /** the longest the load generator's own event loop was held up during Latch's paced window, ms: a stall of its own counts as server latency */
+  generatorDelayMaxMs: number;
 };
 
 export type ContenderResult =

@@ -105,6 +105,9 @@ describe('npm run bench -- --smoke', function () {
     if (cc.pacedAt70 && 'latencyMs' in cc.pacedAt70) {
       expectNumber(cc.pacedAt70.latencyMs.p99, 'p99 at 70 %');
       expectNumber(cc.pacedAt70.ceilingLatencyMs?.p99, "the ceiling's p99 at the same rate");
+      expectNumber(cc.pacedAt70.ceilingOwn?.latencyMs.p99, "the ceiling's p99 at 70 % of its own rate");
+      expectNumber(cc.pacedAt70.ceilingOwn?.targetRps, "the ceiling's own 70 % rate");
+      expectNumber(cc.pacedAt70.generatorDelayMaxMs, "the generator's own longest delay");
     }
   });
 
