@@ -8,10 +8,17 @@ import { createIntervalJob } from './interval-job.js';
  * is its own short statement that locks only its rows and skips those others hold
  * (lib/db/delete-batch.ts), so no table is ever locked against readers or writers and
  * instances pruning at the same time never wait on each other.
+ *
+ * After each full batch the job rests as long as that batch took, so a run holds the database
+ * — and, on the embedded database, the event loop its statements run on — at most half the
+ * time: requests are never queued behind a long run of back-to-back deletes, and a backlog
+ * drains at half the speed. Stopping ends a run after the batch in progress.
  */
 export const PRUNE_BATCH_SIZE = 500;
 /** a run stops after this many batches of one kind; the next run goes on */
 const MAX_BATCHES_PER_RUN = 200;
+/** the longest rest after one batch, so a batch slowed by contention cannot stall a run for long */
+const MAX_REST_MS = 1000;
 
 /** One kind of expired row: deletes a batch of at most `limit` and says how many went. */
 export type PruneTask = { name: string; deleteBatch: (limit: number) => Promise<number> };
@@ -19,13 +26,17 @@ export type PruneTask = { name: string; deleteBatch: (limit: number) => Promise<
 export type PruneJob = ReturnType<typeof createPruneJob>;
 
 export function createPruneJob(deps: { tasks: PruneTask[]; log: Logger; intervalSeconds: number; extraTasks?: Array<() => Promise<unknown>> }) {
+  let stopping = false;
+
   async function drain(task: PruneTask): Promise<number> {
     let total = 0;
-    for (let i = 0; i < MAX_BATCHES_PER_RUN; i += 1) {
+    for (let i = 0; i < MAX_BATCHES_PER_RUN && !stopping; i += 1) {
+      const started = performance.now();
       const deleted = await task.deleteBatch(PRUNE_BATCH_SIZE);
       total += deleted;
       if (deleted < PRUNE_BATCH_SIZE) break;
-      await new Promise((resolve) => setImmediate(resolve));
+      const rest = Math.min(MAX_REST_MS, Math.ceil(performance.now() - started));
+      await new Promise((resolve) => setTimeout(resolve, rest));
     }
     return total;
   }
@@ -33,9 +44,12 @@ export function createPruneJob(deps: { tasks: PruneTask[]; log: Logger; interval
   /** One run over every kind; returns how many rows went. */
   async function runOnce(): Promise<number> {
     let total = 0;
-    for (const task of deps.tasks) total += await drain(task);
+    for (const task of deps.tasks) {
+      if (stopping) break;
+      total += await drain(task);
+    }
     // clean-ups that batch themselves (idle dynamic clients, each audited)
-    for (const task of deps.extraTasks ?? []) await task();
+    for (const task of deps.extraTasks ?? []) if (!stopping) await task();
     return total;
   }
 
@@ -47,5 +61,16 @@ export function createPruneJob(deps: { tasks: PruneTask[]; log: Logger; interval
     onError: (err) => deps.log.warn({ err }, 'prune run failed; will retry'),
   });
 
-  return { runOnce, ...job };
+  return {
+    runOnce,
+    start() {
+      stopping = false;
+      job.start();
+    },
+    /** ends a run in progress after its current batch, and waits for that */
+    async stop() {
+      stopping = true;
+      await job.stop();
+    },
+  };
 }
