@@ -16,6 +16,9 @@ export class ConfigError extends Error {
   }
 }
 
+/** the longest LATCH_PRUNE_INTERVAL; a timer's own limit is 24.8 days, past which Node fires it every millisecond */
+export const PRUNE_INTERVAL_MAX_S = 86_400;
+
 const duration = (fallback: number) =>
   z
     .string()
@@ -182,6 +185,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env) {
     problems.push('ISSUER: must be https when NODE_ENV=production');
   }
   const upstream = upstreamProviders(e, env, problems);
+  if (e.LATCH_PRUNE_INTERVAL < 1 || e.LATCH_PRUNE_INTERVAL > PRUNE_INTERVAL_MAX_S) {
+    problems.push('LATCH_PRUNE_INTERVAL: must be between 1s and 1d (expired rows go at least daily)');
+  }
   if (e.LATCH_KEY_REFRESH_INTERVAL < 1 || e.LATCH_KEY_REFRESH_INTERVAL > 60) {
     problems.push('LATCH_KEY_REFRESH_INTERVAL: must be between 1s and 60s (every instance must see a key rotation within a minute)');
   }

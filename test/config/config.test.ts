@@ -57,6 +57,9 @@ describe('configuration', () => {
     ['DATABASE_PREPARED_STATEMENTS', { DATABASE_URL: 'postgres://localhost/latch', DATABASE_PREPARED_STATEMENTS: 'sometimes' }],
     ['LATCH_KEY_REFRESH_INTERVAL', { LATCH_KEY_REFRESH_INTERVAL: '5m' }],
     ['LATCH_KEY_REFRESH_INTERVAL', { LATCH_KEY_REFRESH_INTERVAL: '0' }],
+    // 30 days overflows a timer, which Node then fires every millisecond
+    ['LATCH_PRUNE_INTERVAL', { LATCH_PRUNE_INTERVAL: '30d' }],
+    ['LATCH_PRUNE_INTERVAL', { LATCH_PRUNE_INTERVAL: '0' }],
     ['LATCH_SECRET', { LATCH_SECRET: 'short' }],
     ['LATCH_SECRET', { NODE_ENV: 'production', ISSUER: 'https://id.example.com' }],
     ['ISSUER', { NODE_ENV: 'production', ISSUER: 'http://id.example.com', LATCH_SECRET: 'x'.repeat(40) }],
