@@ -68,6 +68,9 @@ function flowRow(s: Measured): string[] {
   return [s.id, fig(s.latch, rps), fig(s.baselines.ceiling, rps), writesOf(s.latch), writesOf(s.baselines.ceiling), countersOf(s.latch), countersOf(s.baselines.ceiling), `${failures(s.latch)} · ${failures(s.baselines.ceiling)}`];
 }
 
+/** the server's CPU seconds per 1,000 responses, with PostgreSQL's over the same windows */
+const cpuWithDb = (m: Measurement) => `${cpu(m)} (+${num(m.dbCpuSecondsPer1k, 3)} db)`;
+
 function growthRow(s: Measured): string[] {
   const empty = s.baselines['empty table'];
   return [
@@ -79,6 +82,8 @@ function growthRow(s: Measured): string[] {
     fig(empty, lat),
     fig(s.latch, lat),
     num(s.ratios['empty table']?.p99, 2),
+    `${fig(empty, cpuWithDb)} · ${fig(s.latch, cpuWithDb)}`,
+    num(s.ratios['empty table']?.cpuPer1k, 2),
     s.growth ? `${s.growth.prunedDuringWindows}` : '—',
     s.growth ? s.growth.expiredRowsAtStart.join(', ') : '—',
     `${fig(empty, other)} · ${fig(s.latch, other)}`,
@@ -88,7 +93,6 @@ function growthRow(s: Measured): string[] {
 function versusRow(s: Measured): string[] {
   const versus = s.baselines[VERSUS_LABEL];
   const ratios = s.ratios[VERSUS_LABEL];
-  const cpuWithDb = (m: Measurement) => `${cpu(m)} (+${num(m.dbCpuSecondsPer1k, 3)} db)`;
   return [s.id, s.title, fig(s.latch, rps), fig(versus, rps), num(ratios?.rps, 2), `${fig(s.latch, cpuWithDb)} · ${fig(versus, cpuWithDb)}`, num(ratios?.cpuPer1k, 2), `${fig(s.latch, lat)} · ${fig(versus, lat)}`];
 }
 
@@ -144,7 +148,7 @@ export function renderMarkdown(report: BenchReport): string {
       '',
       `## Growth: ${report.seed.expiredRows.toLocaleString('en')} expired rows in oidc_payloads, prune job running`,
       '',
-      table(['#', 'scenario', 'empty req/s', 'growth req/s', 'growth ÷ empty', 'empty p50 / p99', 'growth p50 / p99', 'p99 ratio', 'rows pruned meanwhile', 'expired rows at each window start', 'other load (cores)'], growth.map(growthRow)),
+      table(['#', 'scenario', 'empty req/s', 'growth req/s', 'growth ÷ empty', 'empty p50 / p99', 'growth p50 / p99', 'p99 ratio', 'CPU-s / 1k: empty · growth', 'CPU ratio', 'rows pruned meanwhile', 'expired rows at each window start', 'other load (cores)'], growth.map(growthRow)),
     );
   }
   parts.push(

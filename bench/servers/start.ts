@@ -19,6 +19,8 @@ export type LatchProcessOptions = {
   serversDir?: string;
   /** default: this process's own URL */
   issuer?: string;
+  /** seconds between the prune job's own runs (default: Latch's, LATCH_PRUNE_INTERVAL) */
+  pruneIntervalS?: number;
 };
 
 /**
@@ -51,6 +53,7 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
       HOST: '127.0.0.1',
       LOG_LEVEL: options.logLevel,
       LATCH_DEVICE_POLL_INTERVAL: String(DEVICE_POLL_INTERVAL_S),
+      ...(options.pruneIntervalS ? { LATCH_PRUNE_INTERVAL: String(options.pruneIntervalS) } : {}),
       ...(options.serversDir ? { LATCH_AUTO_MIGRATE: 'false' } : {}),
       ...DEPLOYED_MALLOC_ENV,
     },

@@ -94,6 +94,11 @@ describe('npm run bench -- --smoke', function () {
         }
       }
     }
+    // growth: where the time goes, the server's CPU and PostgreSQL's beside the empty table's
+    for (const s of report.scenarios.filter((x) => x.id.startsWith('9/'))) {
+      if (s.status === 'measured' && s.latch.status === 'measured') expectNumber(s.ratios['empty table']?.cpuPer1k, `${s.id} CPU ratio to the empty table`);
+    }
+    expect(run.stdout).to.include("| p99 ratio | CPU-s / 1k: empty · growth | CPU ratio | rows pruned meanwhile |");
   });
 
   it('measures Latch on the machine-to-machine hot path and at 70 % of its rate', () => {
