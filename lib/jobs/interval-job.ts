@@ -7,7 +7,11 @@
  */
 export type IntervalJob = { start(): void; stop(): Promise<void> };
 
+/** Node's longest timer (2^31 - 1 ms, 24.8 days); past it Node fires the timer every millisecond */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export function createIntervalJob<T>(run: () => Promise<T>, opts: { intervalMs: number; onError: (err: unknown) => void; onResult?: (result: T, ms: number) => void }): IntervalJob {
+  if (!(opts.intervalMs >= 1 && opts.intervalMs <= MAX_TIMER_MS)) throw new RangeError(`an interval job needs 1 to ${MAX_TIMER_MS} ms, not ${opts.intervalMs}`);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   return {

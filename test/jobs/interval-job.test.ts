@@ -31,6 +31,14 @@ describe('interval jobs', () => {
     expect(mostAtOnce).to.equal(1);
   });
 
+  it('refuses an interval a Node timer cannot hold, which would otherwise fire every millisecond', () => {
+    const run = async () => 'never';
+    for (const intervalMs of [0, -5, Number.NaN, 30 * 86_400_000]) {
+      expect(() => createIntervalJob(run, { intervalMs, onError: () => undefined }), String(intervalMs)).to.throw(RangeError, 'interval job');
+    }
+    expect(() => createIntervalJob(run, { intervalMs: 86_400_000, onError: () => undefined })).not.to.throw();
+  });
+
   it('hands a failed run to onError and runs again on a later tick', async () => {
     let calls = 0;
     const errors: unknown[] = [];
