@@ -37,6 +37,9 @@ export type LoadPlan = {
 
 const QUIET_THRESHOLD_CORES = 0.25;
 
+/** the open-loop rate for p99 at 70 %: 70 % of a server's maximum, in whole requests per second */
+const pacedRate = (maxRps: number) => Math.floor(maxRps * 0.7);
+
 export type Comparison = { results: Map<string, ContenderResult>; paced?: PacedMeasurement | { unavailable: string } };
 
 /** otherCpuS: CPU the rest of the machine used meanwhile (not the server, PostgreSQL or the load generator). */
@@ -203,7 +206,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   const latchResult = latch && results.get(latch.contender.target.label);
   if (!latch || !('source' in latch.prepared)) return { results, paced: { unavailable: 'open-loop pacing needs a request stream' } };
   if (latchResult?.status !== 'measured') return { results, paced: { unavailable: 'Latch was not measured' } };
-  const rate = Math.floor(latchResult.measurement.rps * 0.7);
+  const rate = pacedRate(latchResult.measurement.rps);
   if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
   const latency = latencyOf(sample.latenciesMs);
@@ -218,7 +221,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
     ceilingLatencyMs = latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate, durationS: plan.pacedS })).latenciesMs);
     log(`  ${ceiling.contender.target.label.padEnd(12)} at the same rate: p50 ${ceilingLatencyMs.p50} ms, p99 ${ceilingLatencyMs.p99} ms`);
     // and at 70 % of its own maximum: whether stock oidc-provider meets the target on this machine
-    const ownRate = Math.floor(ceilingResult.measurement.rps * 0.7);
+    const ownRate = pacedRate(ceilingResult.measurement.rps);
     if (ownRate >= 1) {
       ceilingOwn = { targetRps: ownRate, latencyMs: latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate: ownRate, durationS: plan.pacedS })).latenciesMs) };
       log(`  ${ceiling.contender.target.label.padEnd(12)} at 70 % of its own (${ownRate} req/s): p50 ${ceilingOwn.latencyMs.p50} ms, p99 ${ceilingOwn.latencyMs.p99} ms`);

@@ -1,3 +1,4 @@
+import { PRUNE_INTERVAL_MAX_S } from '../lib/config/config.js';
 import { compare, type Contender, type LoadPlan } from './compare.js';
 import { createBenchDatabase, type BenchDatabase } from './database.js';
 import { scenarioReport } from './report/evaluate.js';
@@ -10,7 +11,6 @@ import { countExpiredRows, insertPayloadRows } from './seed/payload-rows.js';
 import { settleDatabase } from './seed/settle.js';
 import type { ServerChild } from './servers/child.js';
 import { freePort } from './servers/ports.js';
-import { PRUNE_INTERVAL_MAX_S } from '../lib/config/config.js';
 import { issuerFor, latchContender, newSecret, startLatchProcess } from './servers/start.js';
 
 /**
