@@ -9,6 +9,7 @@ import type { ContenderResult, Latency, Measurement, PacedMeasurement } from './
 import { basicAuth, form, parseJson, statusProblem } from './scenarios/requests.js';
 import type { FloorKind, Prepared, PrepareSizes, Scenario, Target } from './scenarios/types.js';
 import { serverPids, type ServerChild } from './servers/child.js';
+import type { GcStats } from './servers/ipc.js';
 
 /**
  * Runs one scenario against several servers: prepare and pre-flight each, warm each up,
@@ -43,7 +44,7 @@ const pacedRate = (maxRps: number) => Math.floor(maxRps * 0.7);
 export type Comparison = { results: Map<string, ContenderResult>; paced?: PacedMeasurement | { unavailable: string } };
 
 /** otherCpuS: CPU the rest of the machine used meanwhile (not the server, PostgreSQL or the load generator). */
-type Window = { sample: LoadSample; cpuS: number; dbCpuS: number; otherCpuS: number; writes?: WriteCounts };
+type Window = { sample: LoadSample; cpuS: number; mainThreadCpuS: number; gc?: GcStats; dbCpuS: number; otherCpuS: number; writes?: WriteCounts };
 type Ready = Exclude<Prepared, { unavailable: string }>;
 
 /** Runs a prepared scenario's load for one window: requests (autocannon) or whole flows. */
@@ -102,7 +103,10 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
   const merged = mergeSamples(windows.map((w) => w.sample));
   const cpu = windows.reduce((sum, w) => sum + w.cpuS, 0);
   const dbCpu = windows.reduce((sum, w) => sum + w.dbCpuS, 0);
+  const mainThreadCpu = windows.reduce((sum, w) => sum + w.mainThreadCpuS, 0);
   const perThousand = (seconds: number) => (merged.responses ? Math.round((seconds / (merged.responses / 1000)) * 10_000) / 10_000 : null);
+  const gcWindows = windows.flatMap((w) => (w.gc ? [w.gc] : []));
+  const gcPer1k = (pick: (g: GcStats) => number) => perThousand(gcWindows.reduce((sum, g) => sum + pick(g), 0)) ?? 0;
   const round1 = (v: number) => Math.round(v * 10) / 10;
   return {
     rps: round1(merged.ok / merged.durationS),
@@ -112,6 +116,8 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
     errors: { non2xx: merged.non2xx, socket: merged.errors, timeouts: merged.timeouts, statusCounts: merged.statusCounts },
     cpuSecondsPer1k: perThousand(cpu),
     dbCpuSecondsPer1k: perThousand(dbCpu),
+    mainThreadCpuSecondsPer1k: perThousand(mainThreadCpu),
+    gcPer1k: gcWindows.length === windows.length && merged.responses ? { pauseMs: gcPer1k((g) => g.pauseMs), minor: gcPer1k((g) => g.minor), major: gcPer1k((g) => g.major) } : null,
     peakRssMb: Number.isFinite(peakRssMb) ? round1(peakRssMb) : null,
     ...(counted.length ? { writes: { ...mergeWrites(counted), perUnit: merged.ok ? Math.round((mergeWrites(counted).total / merged.ok) * 100) / 100 : null } } : {}),
     ...(merged.counters ? { counters: merged.counters } : {}),
@@ -124,11 +130,16 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
   };
 }
 
+/** a server's GC pauses so far; undefined from a build that does not count them (--versus) */
+const gcStats = (child: ServerChild) => child.call<GcStats>('gc-stats').catch(() => undefined);
+
 async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPlan, countWrites: boolean): Promise<Window> {
   await contender.hooks?.beforeWindow?.();
   if (plan.quietWaitS > 0) await waitForQuiet(async () => [...serverPids(), ...(await plan.postgresPids())], plan.quietWaitS, QUIET_THRESHOLD_CORES);
   const pgPids = await plan.postgresPids();
+  const gcBefore = await gcStats(contender.child);
   const cpuBefore = contender.child.cpuSeconds();
+  const mainBefore = contender.child.mainThreadCpuSeconds();
   const dbBefore = snapshotCpu(pgPids);
   const machineBefore = machineBusySeconds();
   const ownBefore = ownCpuSeconds();
@@ -136,10 +147,13 @@ async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPl
   const sample = await load(contender.target.url, prepared, plan.connections, plan.windowS);
   const writes = countWrites ? await contender.child.call<WriteCounts>('writes-stop') : undefined;
   const cpuS = contender.child.cpuSeconds() - cpuBefore;
+  const mainThreadCpuS = contender.child.mainThreadCpuSeconds() - mainBefore;
   const dbCpuS = cpuSince(dbBefore, [...new Set([...pgPids, ...(await plan.postgresPids())])]);
   const otherCpuS = Math.max(0, machineBusySeconds() - machineBefore - cpuS - dbCpuS - (ownCpuSeconds() - ownBefore));
+  const gcAfter = await gcStats(contender.child);
   await contender.hooks?.afterWindow?.();
-  return { sample, cpuS, dbCpuS, otherCpuS, writes };
+  const gc = gcBefore && gcAfter ? { pauseMs: gcAfter.pauseMs - gcBefore.pauseMs, minor: gcAfter.minor - gcBefore.minor, major: gcAfter.major - gcBefore.major } : undefined;
+  return { sample, cpuS, mainThreadCpuS, gc, dbCpuS, otherCpuS, writes };
 }
 
 export async function compare(scenario: Scenario, contenders: Contender[], plan: LoadPlan, log: (line: string) => void): Promise<Comparison> {

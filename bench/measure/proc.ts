@@ -10,11 +10,24 @@ const CLOCK_TICKS_PER_SECOND = (() => {
   }
 })();
 
-/** utime + stime of a process in seconds, or undefined once it has gone. */
+/** utime + stime of a process (all its threads) in seconds, or undefined once it has gone. */
 export function cpuSeconds(pid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/**
+ * utime + stime of a process's main thread alone (whose thread id is the process id): in
+ * Node, the event loop and JavaScript, without V8's concurrent GC and compiler threads or
+ * libuv's pool.
+ */
+export function mainThreadCpuSeconds(pid: number): number | undefined {
+  return statCpuSeconds(`/proc/${pid}/task/${pid}/stat`);
+}
+
+function statCpuSeconds(file: string): number | undefined {
   let stat: string;
   try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    stat = fs.readFileSync(file, 'utf8');
   } catch {
     return undefined;
   }

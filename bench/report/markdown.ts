@@ -90,6 +90,15 @@ function growthRow(s: Measured): string[] {
   ];
 }
 
+/** one row per server measured in a scenario: its CPU split between the main thread and the rest, and its GC pauses */
+function threadRows(s: Measured): string[][] {
+  const results = [s.latch, ...Object.values(s.baselines)].filter((r): r is Extract<ContenderResult, { status: 'measured' }> => r.status === 'measured');
+  return results.map(({ label, measurement: m }) => {
+    const helpers = m.cpuSecondsPer1k !== null && m.mainThreadCpuSecondsPer1k !== null ? m.cpuSecondsPer1k - m.mainThreadCpuSecondsPer1k : null;
+    return [s.id, label, cpu(m), num(m.mainThreadCpuSecondsPer1k, 3), num(helpers, 3), num(m.gcPer1k?.pauseMs, 1), m.gcPer1k ? `${num(m.gcPer1k.minor, 1)} · ${num(m.gcPer1k.major, 2)}` : '—'];
+  });
+}
+
 function versusRow(s: Measured): string[] {
   const versus = s.baselines[VERSUS_LABEL];
   const ratios = s.ratios[VERSUS_LABEL];
@@ -151,6 +160,14 @@ export function renderMarkdown(report: BenchReport): string {
       table(['#', 'scenario', 'empty req/s', 'growth req/s', 'growth ÷ empty', 'empty p50 / p99', 'growth p50 / p99', 'p99 ratio', 'CPU-s / 1k: empty · growth', 'CPU ratio', 'rows pruned meanwhile', 'expired rows at each window start', 'other load (cores)'], growth.map(growthRow)),
     );
   }
+  parts.push(
+    '',
+    '## CPU by thread, and garbage collection',
+    '',
+    'Per 1,000 responses: the server process\'s CPU seconds, its main thread\'s (event loop and JavaScript), the other threads\' (V8\'s concurrent GC and compilers, libuv\'s pool), the main thread\'s GC pauses in ms, and how many minor · major collections.',
+    '',
+    table(['#', 'server', 'CPU-s / 1k', 'main thread', 'other threads', 'GC pause ms / 1k', 'minor · major GCs / 1k'], measured.flatMap(threadRows)),
+  );
   parts.push(
     '',
     '## Targets',

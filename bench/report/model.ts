@@ -16,6 +16,10 @@ export type Measurement = {
   /** CPU of the server process, and of every PostgreSQL process, per 1,000 responses */
   cpuSecondsPer1k: number | null;
   dbCpuSecondsPer1k: number | null;
+  /** of cpuSecondsPer1k, the server's main thread's (event loop and JavaScript; the rest is V8's and libuv's helper threads) */
+  mainThreadCpuSecondsPer1k: number | null;
+  /** the garbage collector's pauses of the main thread per 1,000 responses: ms, and how many minor and major collections */
+  gcPer1k: { pauseMs: number; minor: number; major: number } | null;
   /** VmHWM of the server process after its last window */
   peakRssMb: number | null;
   /** average CPU cores used by other processes on the machine during the windows (noise) */

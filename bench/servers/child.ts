@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds, peakRssMb, rssMb } from '../measure/proc.js';
+import { cpuSeconds, mainThreadCpuSeconds, peakRssMb, rssMb } from '../measure/proc.js';
 
 /** The parent side of a server running in a child process of its own, measured from /proc. */
 export type ServerChild = {
@@ -12,6 +12,8 @@ export type ServerChild = {
   url: string;
   call<T = unknown>(type: string, args?: Record<string, unknown>): Promise<T>;
   cpuSeconds(): number;
+  /** the main thread's alone: the event loop and JavaScript */
+  mainThreadCpuSeconds(): number;
   peakRssMb(): number;
   rssMb(): number;
   stop(): Promise<void>;
@@ -115,6 +117,7 @@ export async function startChild(options: ChildOptions): Promise<ServerChild> {
     url,
     call,
     cpuSeconds: () => cpuSeconds(pid) ?? Number.NaN,
+    mainThreadCpuSeconds: () => mainThreadCpuSeconds(pid) ?? Number.NaN,
     peakRssMb: () => peakRssMb(pid) ?? Number.NaN,
     rssMb: () => rssMb(pid) ?? Number.NaN,
     async stop() {

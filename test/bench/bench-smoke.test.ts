@@ -116,6 +116,21 @@ describe('npm run bench -- --smoke', function () {
     }
   });
 
+  it("splits each server's CPU between its main thread and the other threads, and counts its GC pauses", () => {
+    const cc = report.scenarios.find((s) => s.id === '1');
+    if (cc?.status !== 'measured') expect.fail('scenario 1 was not measured');
+    for (const result of [cc.latch, cc.baselines.ceiling, cc.baselines.floor]) {
+      if (result?.status !== 'measured') expect.fail(`scenario 1 ${result?.label} was not measured`);
+      const m = result.measurement;
+      expectNumber(m.mainThreadCpuSecondsPer1k, `${result.label} main-thread CPU per 1k`);
+      expect(m.mainThreadCpuSecondsPer1k!, `${result.label}: the main thread's CPU is part of the process's`).to.be.at.most(m.cpuSecondsPer1k! + 0.0001);
+      expectNumber(m.gcPer1k?.pauseMs, `${result.label} GC pause per 1k`);
+      expectNumber(m.gcPer1k?.minor, `${result.label} minor GCs per 1k`);
+      expectNumber(m.gcPer1k?.major, `${result.label} major GCs per 1k`);
+    }
+    expect(run.stdout).to.include('| # | server | CPU-s / 1k | main thread | other threads | GC pause ms / 1k |');
+  });
+
   it('runs whole flows (6: password sign-in, 7: device approval) and counts the writes of one flow on Latch and the ceiling', () => {
     for (const id of ['6', '7']) {
       const s = report.scenarios.find((x) => x.id === id);
