@@ -1,10 +1,11 @@
 import { expect } from 'chai';
 import { createLogger } from '../../lib/log.js';
-import { createPruneJob, PRUNE_BATCH_SIZE, type PruneTask } from '../../lib/jobs/prune.js';
+import { createPruneJob, PRUNE_BATCH_SIZE, PRUNE_BATCH_SPACING_MS, type PruneTask } from '../../lib/jobs/prune.js';
 
 /**
  * How the prune job paces itself: after each full batch it rests as long as the batch took, so
- * it holds the database (and, embedded, the event loop) at most half the time; and stopping
+ * it holds the database (and, embedded, the event loop) at most half the time, and full
+ * batches start at least PRUNE_BATCH_SPACING_MS apart however quick they are; and stopping
  * ends a run after the batch in progress. What the batches delete, and that they lock nothing
  * against other writers, is proven on the real database in
  * test/security/g-44-pruning-without-locks.test.ts.
@@ -45,6 +46,18 @@ describe('prune job pacing', () => {
     }
     // the short batch ends the run without a rest
     expect(runEnded - batches.at(-1)!.end).to.be.below(15);
+  });
+
+  it(`starts quick full batches at least ${PRUNE_BATCH_SPACING_MS} ms apart, so a run deletes at most ${(PRUNE_BATCH_SIZE * 1000) / PRUNE_BATCH_SPACING_MS} rows a second`, async () => {
+    const { task, batches } = timedTask(4, 1);
+    const job = createPruneJob({ tasks: [task], log, intervalSeconds: 3600 });
+    expect(await job.runOnce()).to.equal(4 * PRUNE_BATCH_SIZE + 7);
+    expect(batches).to.have.length(5);
+    for (let i = 0; i + 1 < batches.length; i += 1) {
+      const spacing = batches[i + 1]!.start - batches[i]!.start;
+      // timers round to whole milliseconds
+      expect(spacing, `from batch ${i + 1} to ${i + 2}`).to.be.at.least(PRUNE_BATCH_SPACING_MS - 1);
+    }
   });
 
   it('stop ends a run in progress after its current batch', async () => {
