@@ -29,6 +29,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
   const plan: LoadPlan = {
     connections: options.connections,
     warmupS: options.warmupS,
+    rewarmS: options.rewarmS,
     windowS: options.windowS,
     pacedS: options.pacedS,
     paced: true,
@@ -113,7 +114,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     }
 
     if (growthSetup) {
-      scenarios.push(...(await runGrowth(growthSetup, { rounds: options.rounds, plan, emptyLatch: latchC, log })));
+      scenarios.push(...(await runGrowth(growthSetup, { rounds: options.rounds, plan, emptyLatch: latchC, emptyKnex: seeded.container.knex, log })));
       noteRss('9', withGrowth);
     }
 
@@ -137,6 +138,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       settings: {
         connections: options.connections,
         warmupS: options.warmupS,
+        rewarmS: options.rewarmS,
         windowS: options.windowS,
         rounds: options.rounds,
         floorRounds: options.floorRounds,

@@ -12,20 +12,30 @@ import { serverPids, type ServerChild } from './servers/child.js';
 import type { GcStats } from './servers/ipc.js';
 
 /**
- * Runs one scenario against several servers: prepare and pre-flight each, warm each up,
- * then measured windows in alternating order (forward, then backward) so drift on the
- * machine hits every server alike; finally Latch alone at 70 % of its maximum rate.
+ * Runs one scenario against several servers: prepare and pre-flight each, then measured
+ * windows in alternating order (forward, then backward) so drift on the machine hits every
+ * server alike, each server warmed up just before its first window and briefly re-warmed
+ * before each later one; finally Latch alone at 70 % of its maximum rate.
  */
 export type Contender = {
   target: Target;
   child: ServerChild;
   rounds: number;
-  hooks?: { beforeWindow?(): Promise<void>; afterWindow?(): Promise<void> };
+  /** beforeWindow: before the quiet wait and the re-warm; atWindowStart: as the measured window starts */
+  hooks?: { beforeWindow?(): Promise<void>; atWindowStart?(): Promise<void>; afterWindow?(): Promise<void> };
 };
 
 export type LoadPlan = {
   connections: number;
   warmupS: number;
+  /**
+   * unmeasured load right before each window, measured or paced: between its windows a
+   * server sits idle while the others are measured (from seconds to over half a minute,
+   * with databases to settle between them), and a window that starts out of idle pays for what
+   * idleness undid — connections the pool closed after 30 s, V8's heap shrunk by its memory
+   * reducer — and not for the scenario
+   */
+  rewarmS: number;
   windowS: number;
   pacedS: number;
   paced: boolean;
@@ -133,9 +143,11 @@ function summarise(windows: Window[], peakRssMb: number): Measurement {
 /** a server's GC pauses so far; undefined from a build that does not count them (--versus) */
 const gcStats = (child: ServerChild) => child.call<GcStats>('gc-stats').catch(() => undefined);
 
-async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPlan, countWrites: boolean): Promise<Window> {
+/** warmS: unmeasured load just before the window (the warm-up before a server's first, the re-warm before the others) */
+async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPlan, countWrites: boolean, warmS: number): Promise<Window> {
   await contender.hooks?.beforeWindow?.();
   if (plan.quietWaitS > 0) await waitForQuiet(async () => [...serverPids(), ...(await plan.postgresPids())], plan.quietWaitS, QUIET_THRESHOLD_CORES);
+  if (warmS > 0) await load(contender.target.url, prepared, plan.connections, warmS);
   const pgPids = await plan.postgresPids();
   const gcBefore = await gcStats(contender.child);
   const cpuBefore = contender.child.cpuSeconds();
@@ -144,6 +156,7 @@ async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPl
   const machineBefore = machineBusySeconds();
   const ownBefore = ownCpuSeconds();
   if (countWrites) await contender.child.call('writes-start');
+  await contender.hooks?.atWindowStart?.();
   const sample = await load(contender.target.url, prepared, plan.connections, plan.windowS);
   const writes = countWrites ? await contender.child.call<WriteCounts>('writes-stop') : undefined;
   const cpuS = contender.child.cpuSeconds() - cpuBefore;
@@ -187,17 +200,14 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
     }
   }
 
-  for (const { contender, prepared } of plan.warmupS > 0 ? ready : []) {
-    await load(contender.target.url, prepared, plan.connections, plan.warmupS);
-  }
-
   const windows = new Map<string, Window[]>(ready.map(({ contender }) => [contender.target.label, []]));
   const maxRounds = Math.max(0, ...ready.map(({ contender }) => contender.rounds));
   for (let round = 0; round < maxRounds; round += 1) {
     const order = round % 2 === 0 ? ready : [...ready].reverse();
     for (const { contender, prepared } of order) {
       if (round >= contender.rounds) continue;
-      const window = await measureWindow(contender, prepared, plan, countsWrites(scenario, contender));
+      // each server warms up just before its own first window, not before the others' windows
+      const window = await measureWindow(contender, prepared, plan, countsWrites(scenario, contender), round === 0 ? plan.warmupS : plan.rewarmS);
       windows.get(contender.target.label)!.push(window);
       const latency = latencyOf(window.sample.latenciesMs);
       log(
@@ -222,6 +232,10 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   if (latchResult?.status !== 'measured') return { results, paced: { unavailable: 'Latch was not measured' } };
   const rate = pacedRate(latchResult.measurement.rps);
   if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
+  const rewarm = async (url: string, prepared: Ready) => {
+    if (plan.rewarmS > 0) await load(url, prepared, plan.connections, plan.rewarmS);
+  };
+  await rewarm(latch.contender.target.url, latch.prepared);
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
   const latency = latencyOf(sample.latenciesMs);
   const generatorDelayMaxMs = sample.generatorDelayMaxMs ?? 0;
@@ -232,6 +246,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   let ceilingOwn: PacedMeasurement['ceilingOwn'];
   if (ceiling && 'source' in ceiling.prepared && ceilingResult?.status === 'measured') {
     // the same rate against the ceiling: how much of that p99 the machine and the load generator cause on their own
+    await rewarm(ceiling.contender.target.url, ceiling.prepared);
     ceilingLatencyMs = latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate, durationS: plan.pacedS })).latenciesMs);
     log(`  ${ceiling.contender.target.label.padEnd(12)} at the same rate: p50 ${ceilingLatencyMs.p50} ms, p99 ${ceilingLatencyMs.p99} ms`);
     // and at 70 % of its own maximum: whether stock oidc-provider meets the target on this machine

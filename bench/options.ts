@@ -7,6 +7,8 @@ export type BenchOptions = {
   mode: 'full' | 'smoke';
   connections: number;
   warmupS: number;
+  /** seconds of unmeasured load right before each measured window */
+  rewarmS: number;
   windowS: number;
   rounds: number;
   floorRounds: number;
@@ -35,6 +37,8 @@ export const USAGE = `npm run bench [-- options]
   --connections N      keep-alive connections per load run (default 10)
   --window S           seconds per measured window
   --warmup S           seconds of load before a scenario's measured windows (default 3; --smoke 0)
+  --rewarm S           seconds of unmeasured load right before each measured window, so that no
+                       server is measured straight out of idle (default 1; --smoke 0)
   --rounds N           measured windows per server, alternating (default 2; --smoke 1)
   --versus REF         also run Latch as commit REF had it, beside this one on the same database,
                        and report this one ÷ that one (REF must have the same dependencies
@@ -51,6 +55,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         mode: 'smoke',
         connections: 4,
         warmupS: 0,
+        rewarmS: 0,
         windowS: 0.5,
         rounds: 1,
         floorRounds: 1,
@@ -69,6 +74,7 @@ export function parseOptions(argv: string[]): BenchOptions {
         mode: 'full',
         connections: 10,
         warmupS: 3,
+        rewarmS: 1,
         windowS: 8,
         rounds: 2,
         floorRounds: 1,
@@ -97,14 +103,15 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (arg === '--window') options.windowS = Number(value());
     else if (arg === '--rounds') options.rounds = Number(value());
     else if (arg === '--warmup') options.warmupS = Number(value());
+    else if (arg === '--rewarm') options.rewarmS = Number(value());
     else if (arg === '--versus') options.versus = value();
     else if (arg === '--profile') options.profile = true;
     else if (arg === '--latch-log-level') options.latchLogLevel = value();
     else if (arg === '--quiet-wait') options.quietWaitS = Number(value());
     else throw new Error(`unknown option ${arg}\n${USAGE}`);
   }
-  if (!(options.connections >= 1) || !(options.windowS > 0) || !Number.isInteger(options.rounds) || options.rounds < 1 || !(options.warmupS >= 0)) {
-    throw new Error(`--connections, --window and --rounds must be positive, --warmup at least 0\n${USAGE}`);
+  if (!(options.connections >= 1) || !(options.windowS > 0) || !Number.isInteger(options.rounds) || options.rounds < 1 || !(options.warmupS >= 0) || !(options.rewarmS >= 0)) {
+    throw new Error(`--connections, --window and --rounds must be positive, --warmup and --rewarm at least 0\n${USAGE}`);
   }
   return options;
 }

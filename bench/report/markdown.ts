@@ -84,7 +84,7 @@ function growthRow(s: Measured): string[] {
     num(s.ratios['empty table']?.p99, 2),
     `${fig(empty, cpuWithDb)} · ${fig(s.latch, cpuWithDb)}`,
     num(s.ratios['empty table']?.cpuPer1k, 2),
-    s.growth ? `${s.growth.prunedDuringWindows}` : '—',
+    s.growth ? `${s.growth.prunedDuringWindows} (${s.growth.pruneRuns.join(', ')} runs)` : '—',
     s.growth ? s.growth.expiredRowsAtStart.join(', ') : '—',
     `${fig(empty, other)} · ${fig(s.latch, other)}`,
   ];
@@ -117,7 +117,7 @@ export function renderMarkdown(report: BenchReport): string {
     `# Latch benchmark — ${report.mode} run, ${report.startedAt}`,
     `Commit ${report.commit.sha.slice(0, 12)}${report.commit.dirty ? ' (working tree has uncommitted changes)' : ''}; ${report.machine.cpus} × ${report.machine.cpuModel}, ` +
       `Node ${report.machine.node}, ${report.machine.postgres}, oidc-provider ${report.machine.oidcProvider}. ` +
-      `${st.connections} keep-alive connections, ${st.warmupS} s warm-up, ${st.rounds} × ${st.windowS} s measured windows per server ` +
+      `${st.connections} keep-alive connections, ${st.warmupS} s warm-up, ${st.rounds} × ${st.windowS} s measured windows per server${st.rewarmS ? ` (each after ${st.rewarmS} s of unmeasured load)` : ''} ` +
       `(floor ${st.floorRounds}), alternating servers; p99 @ 70 % is open-loop for ${st.pacedS} s, then the ceiling at the same rate and at 70 % of its own maximum rate (in brackets). Latch logs at "${st.latchLogLevel}", pool ${st.databasePoolMax}.` +
       (st.quietWaitS ? ` Before each window the bench waited up to ${st.quietWaitS} s for other processes to use under 0.25 cores.` : ''),
     '',

@@ -70,7 +70,8 @@ export type ScenarioReport =
       /** Latch ÷ baseline, per baseline (ceiling, floor, or the empty-table run for growth) */
       ratios: Record<string, Ratios>;
       pacedAt70?: PacedMeasurement | { unavailable: string };
-      growth?: { expiredRowsAtStart: number[]; prunedDuringWindows: number };
+      /** pruneRuns: how many runs of the prune job each window saw start (the last may end after it) */
+      growth?: { expiredRowsAtStart: number[]; prunedDuringWindows: number; pruneRuns: number[] };
       targets: TargetResult[];
     }
   | { id: string; title: string; status: 'not-yet-available'; reason: string; needs: string[]; addAs: string };
@@ -85,6 +86,7 @@ export type BenchReport = {
   settings: {
     connections: number;
     warmupS: number;
+    rewarmS: number;
     windowS: number;
     rounds: number;
     floorRounds: number;

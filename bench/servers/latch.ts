@@ -5,14 +5,30 @@ import { announceReady, serveIpc } from './ipc.js';
 
 /**
  * Latch exactly as `npm start` runs it (startServer(loadConfig(env))), in a process of its
- * own so its CPU time and memory can be measured. On request it starts one run of the
- * container's prune job (what each LATCH_PRUNE_INTERVAL tick does: up to 200 batches of
- * 500), so a run is sure to overlap a measured window; and it counts the database writes
- * between `writes-start` and `writes-stop` from knex's query events.
+ * own so its CPU time and memory can be measured. On request it runs the container's prune
+ * job (what each LATCH_PRUNE_INTERVAL tick does: up to 200 batches of 500 per kind) run after
+ * run until told to stop, so the job is working for the whole of a measured window; and it
+ * counts the database writes between `writes-start` and `writes-stop` from knex's query events.
  */
 const running = await startServer(loadConfig(process.env));
 
-let pruneRun: Promise<number> | undefined;
+type PruneResult = { deleted: number; runs: number; ms: number };
+let pruning: Promise<PruneResult> | undefined;
+let pruneStop = false;
+/** runs of the prune job back to back until told to stop or until one finds nothing */
+async function pruneUntilStopped(): Promise<PruneResult> {
+  pruneStop = false;
+  const started = performance.now();
+  const result: PruneResult = { deleted: 0, runs: 0, ms: 0 };
+  while (!pruneStop) {
+    const deleted = await running.container.prune.runOnce();
+    result.deleted += deleted;
+    result.runs += 1;
+    if (deleted === 0) break;
+  }
+  result.ms = Math.round(performance.now() - started);
+  return result;
+}
 const writes = createWriteCounter();
 running.container.knex.on('query', (query: { sql: string; bindings?: unknown[]; queryContext?: { rows?: string[] } }) => {
   if (writes.active) writes.record(writeKind(query.sql, query.bindings, query.queryContext?.rows));
@@ -21,13 +37,18 @@ running.container.knex.on('query', (query: { sql: string; bindings?: unknown[]; 
 serveIpc(
   {
     async 'prune-start'() {
-      pruneRun ??= running.container.prune.runOnce();
+      pruning ??= pruneUntilStopped();
       return null;
     },
     async 'prune-finish'() {
-      const deleted = (await pruneRun) ?? 0;
-      pruneRun = undefined;
-      return { deleted };
+      // the run in progress ends after its current batch (the job's own stop), then the job's
+      // schedule is set going again as it was
+      pruneStop = true;
+      await running.container.prune.stop();
+      const result = (await pruning) ?? { deleted: 0, runs: 0, ms: 0 };
+      pruning = undefined;
+      running.container.prune.start();
+      return result;
     },
     async 'writes-start'() {
       writes.start();
@@ -38,7 +59,8 @@ serveIpc(
     },
   },
   async () => {
-    await pruneRun?.catch(() => undefined);
+    pruneStop = true;
+    await pruning?.catch(() => undefined);
     await running.close();
   },
 );

@@ -96,7 +96,12 @@ describe('npm run bench -- --smoke', function () {
     }
     // growth: where the time goes, the server's CPU and PostgreSQL's beside the empty table's
     for (const s of report.scenarios.filter((x) => x.id.startsWith('9/'))) {
-      if (s.status === 'measured' && s.latch.status === 'measured') expectNumber(s.ratios['empty table']?.cpuPer1k, `${s.id} CPU ratio to the empty table`);
+      if (s.status !== 'measured' || s.latch.status !== 'measured') continue;
+      expectNumber(s.ratios['empty table']?.cpuPer1k, `${s.id} CPU ratio to the empty table`);
+      // the prune job was working in every one of the growth Latch's windows
+      expect(s.growth?.pruneRuns, `${s.id} prune runs per window`).to.have.length(s.growth!.expiredRowsAtStart.length);
+      for (const runs of s.growth!.pruneRuns) expect(runs, `${s.id} prune runs in a window`).to.be.at.least(1);
+      expect(s.growth!.prunedDuringWindows, `${s.id} rows pruned`).to.be.greaterThan(0);
     }
     expect(run.stdout).to.include("| p99 ratio | CPU-s / 1k: empty · growth | CPU ratio | rows pruned meanwhile |");
   });
