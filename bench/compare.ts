@@ -62,6 +62,11 @@ function load(url: string, prepared: Ready, connections: number, durationS: numb
   return 'flow' in prepared ? runFlowLoop(url, prepared.flow, { concurrency: connections * (prepared.usersPerConnection ?? 1), durationS }) : runClosedLoop(url, prepared.source, { connections, durationS });
 }
 
+/** unmeasured load before a window (a warm-up or a re-warm); none for 0 s */
+async function warm(url: string, prepared: Ready, connections: number, seconds: number): Promise<void> {
+  if (seconds > 0) await load(url, prepared, connections, seconds);
+}
+
 const countsWrites = (scenario: Scenario, contender: Contender) => !!scenario.countWrites && contender.target.role !== 'floor';
 
 function mergeWrites(all: WriteCounts[]): WriteCounts {
@@ -147,7 +152,7 @@ const gcStats = (child: ServerChild) => child.call<GcStats>('gc-stats').catch(()
 async function measureWindow(contender: Contender, prepared: Ready, plan: LoadPlan, countWrites: boolean, warmS: number): Promise<Window> {
   await contender.hooks?.beforeWindow?.();
   if (plan.quietWaitS > 0) await waitForQuiet(async () => [...serverPids(), ...(await plan.postgresPids())], plan.quietWaitS, QUIET_THRESHOLD_CORES);
-  if (warmS > 0) await load(contender.target.url, prepared, plan.connections, warmS);
+  await warm(contender.target.url, prepared, plan.connections, warmS);
   const pgPids = await plan.postgresPids();
   const gcBefore = await gcStats(contender.child);
   const cpuBefore = contender.child.cpuSeconds();
@@ -232,10 +237,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   if (latchResult?.status !== 'measured') return { results, paced: { unavailable: 'Latch was not measured' } };
   const rate = pacedRate(latchResult.measurement.rps);
   if (rate < 1) return { results, paced: { unavailable: 'Latch served no requests at full load' } };
-  const rewarm = async (url: string, prepared: Ready) => {
-    if (plan.rewarmS > 0) await load(url, prepared, plan.connections, plan.rewarmS);
-  };
-  await rewarm(latch.contender.target.url, latch.prepared);
+  await warm(latch.contender.target.url, latch.prepared, plan.connections, plan.rewarmS);
   const sample = await runOpenLoop(latch.contender.target.url, latch.prepared.source, { rate, durationS: plan.pacedS });
   const latency = latencyOf(sample.latenciesMs);
   const generatorDelayMaxMs = sample.generatorDelayMaxMs ?? 0;
@@ -246,7 +248,7 @@ export async function compare(scenario: Scenario, contenders: Contender[], plan:
   let ceilingOwn: PacedMeasurement['ceilingOwn'];
   if (ceiling && 'source' in ceiling.prepared && ceilingResult?.status === 'measured') {
     // the same rate against the ceiling: how much of that p99 the machine and the load generator cause on their own
-    await rewarm(ceiling.contender.target.url, ceiling.prepared);
+    await warm(ceiling.contender.target.url, ceiling.prepared, plan.connections, plan.rewarmS);
     ceilingLatencyMs = latencyOf((await runOpenLoop(ceiling.contender.target.url, ceiling.prepared.source, { rate, durationS: plan.pacedS })).latenciesMs);
     log(`  ${ceiling.contender.target.label.padEnd(12)} at the same rate: p50 ${ceilingLatencyMs.p50} ms, p99 ${ceilingLatencyMs.p99} ms`);
     // and at 70 % of its own maximum: whether stock oidc-provider meets the target on this machine

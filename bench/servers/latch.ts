@@ -29,6 +29,15 @@ async function pruneUntilStopped(): Promise<PruneResult> {
   result.ms = Math.round(performance.now() - started);
   return result;
 }
+/** ends the runs: the one in progress after its current batch (the job's own stop), then sets the job's schedule going again */
+async function stopPruning(): Promise<PruneResult> {
+  pruneStop = true;
+  await running.container.prune.stop();
+  const result = (await pruning) ?? { deleted: 0, runs: 0, ms: 0 };
+  pruning = undefined;
+  running.container.prune.start();
+  return result;
+}
 const writes = createWriteCounter();
 running.container.knex.on('query', (query: { sql: string; bindings?: unknown[]; queryContext?: { rows?: string[] } }) => {
   if (writes.active) writes.record(writeKind(query.sql, query.bindings, query.queryContext?.rows));
@@ -41,14 +50,7 @@ serveIpc(
       return null;
     },
     async 'prune-finish'() {
-      // the run in progress ends after its current batch (the job's own stop), then the job's
-      // schedule is set going again as it was
-      pruneStop = true;
-      await running.container.prune.stop();
-      const result = (await pruning) ?? { deleted: 0, runs: 0, ms: 0 };
-      pruning = undefined;
-      running.container.prune.start();
-      return result;
+      return stopPruning();
     },
     async 'writes-start'() {
       writes.start();
@@ -59,8 +61,8 @@ serveIpc(
     },
   },
   async () => {
-    pruneStop = true;
-    await pruning?.catch(() => undefined);
+    // a paced run takes 20 s or more, longer than the parent waits for a stop before killing
+    await stopPruning().catch(() => undefined);
     await running.close();
   },
 );
