@@ -212,7 +212,7 @@ export function createAccountService(deps: {
       const email = typeof input.email === 'string' ? input.email.replace(/[\u0000-\u001f]/g, '') : '';
       const password = typeof input.password === 'string' ? input.password : '';
       const key = normalizeEmail(email).slice(0, 320);
-      await throttle.checkSignIn(key, ctx.ip).catch(async (err) => {
+      const check = await throttle.checkSignIn(key, ctx.ip).catch(async (err) => {
         deps.onSignIn?.('throttled');
         await audit({ type: 'sign_in.password', outcome: 'throttled', details: { email: key } });
         throw err;
@@ -226,7 +226,7 @@ export function createAccountService(deps: {
         await audit({ type: 'sign_in.password', outcome: 'failure', subject: row?.id, details: { email: key, reason } });
         throw new AccountError('invalid_credentials', 'That e-mail address and password do not match an account.');
       }
-      await throttle.recordSignInSuccess(key);
+      await throttle.recordSignInSuccess(key, check);
       deps.onSignIn?.('success');
       await audit({ type: 'sign_in.password', actor: row.id, subject: row.id });
       // the last sign-in is kept to the hour: a person signing in again soon costs no write

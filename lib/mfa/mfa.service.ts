@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { AuditService } from '../audit/audit.service.js';
 import { normalizeEmail, type AccountService } from '../accounts/accounts.service.js';
 import type { Sealer } from '../crypto/seal.js';
-import { Throttled, type ThrottleService } from '../throttling/throttle.service.js';
+import { Throttled, type SignInCheck, type ThrottleService } from '../throttling/throttle.service.js';
 import {
   MULTI_FACTOR_LEVEL,
   passkeyAlone,
@@ -81,16 +81,19 @@ export function createMfaService(deps: {
     return account ? [normalizeEmail(account.email).slice(0, 320), secondFactorKey(accountId)] : [secondFactorKey(accountId)];
   }
 
-  async function checkThrottle(accountId: string, ip: string) {
-    for (const key of await throttleKeysOf(accountId)) await throttle.checkSignIn(key, ip);
+  async function checkThrottle(accountId: string, ip: string): Promise<SignInCheck[]> {
+    const checks: SignInCheck[] = [];
+    for (const key of await throttleKeysOf(accountId)) checks.push(await throttle.checkSignIn(key, ip));
+    return checks;
   }
 
   async function recordFailure(accountId: string, ip: string) {
     for (const key of await throttleKeysOf(accountId)) await throttle.recordSignInFailure(key, ip);
   }
 
-  async function recordSuccess(accountId: string) {
-    for (const key of await throttleKeysOf(accountId)) await throttle.recordSignInSuccess(key);
+  /** Clears the counters the check found, by the keys it read them under. */
+  async function recordSuccess(checks: readonly SignInCheck[]) {
+    for (const check of checks) await throttle.recordSignInSuccess(check.accountKey, check);
   }
 
   async function livePendingSignIn(interactionUid: string) {
@@ -178,12 +181,12 @@ export function createMfaService(deps: {
     async verifyTotp(interactionUid: string, code: string, ip: string): Promise<SignedIn> {
       const pending = await livePendingSignIn(interactionUid);
       return audited('sign_in.totp', pending.account_id, async () => {
-        await checkThrottle(pending.account_id, ip);
+        const checks = await checkThrottle(pending.account_id, ip);
         if (!(await totp.verify(pending.account_id, code))) {
           await recordFailure(pending.account_id, ip);
           throw MfaError.invalidCode();
         }
-        await recordSuccess(pending.account_id);
+        await recordSuccess(checks);
         return finish(interactionUid, 'otp');
       });
     },
@@ -192,12 +195,12 @@ export function createMfaService(deps: {
     async verifyRecoveryCode(interactionUid: string, code: string, ip: string): Promise<SignedIn> {
       const pending = await livePendingSignIn(interactionUid);
       return audited('sign_in.recovery_code', pending.account_id, async () => {
-        await checkThrottle(pending.account_id, ip);
+        const checks = await checkThrottle(pending.account_id, ip);
         if (!(await recoveryCodes.consume(pending.account_id, code))) {
           await recordFailure(pending.account_id, ip);
           throw MfaError.invalidCode();
         }
-        await recordSuccess(pending.account_id);
+        await recordSuccess(checks);
         return finish(interactionUid, 'otp');
       });
     },
@@ -214,7 +217,7 @@ export function createMfaService(deps: {
         'sign_in.passkey',
         pending.account_id,
         async () => {
-          await checkThrottle(pending.account_id, ip);
+          const checks = await checkThrottle(pending.account_id, ip);
           let method: SecondFactorMethod;
           try {
             ({ amr: method } = await passkeys.verifyAuthentication('passkey-second-factor', interactionUid, response, pending.account_id));
@@ -222,7 +225,7 @@ export function createMfaService(deps: {
             if (err instanceof MfaError) await recordFailure(pending.account_id, ip);
             throw err;
           }
-          await recordSuccess(pending.account_id);
+          await recordSuccess(checks);
           return finish(interactionUid, method);
         },
         { step: 'second_factor' },
@@ -245,10 +248,10 @@ export function createMfaService(deps: {
         'sign_in.passkey',
         result.accountId,
         async () => {
-          await checkThrottle(result.accountId, ip);
+          const checks = await checkThrottle(result.accountId, ip);
           const account = await accounts.findById(result.accountId);
           if (!account || account.disabled || !result.userVerified) throw MfaError.passkeyFailed();
-          await recordSuccess(result.accountId);
+          await recordSuccess(checks);
           return { accountId: result.accountId, ...passkeyAlone(result.amr) };
         },
         { step: 'passwordless' },

@@ -294,6 +294,42 @@ describe('SECURITY D.26 — sign-in throttling: soft, exponential, atomic, by th
   });
   after(() => latch.close());
 
+  it("a sign-in reads its counters in one query; a success clears the account's failures, and only those it found", async function () {
+    const email = 'clears@example.com';
+    await signUpAccount(latch, email);
+    const signInWith = async (password: string) => {
+      const agent = request.agent(latch.url);
+      const { uid, csrf } = await openSignIn(latch, agent, { clientId, redirectUri });
+      return agent.post(`/interaction/${uid}/login`).type('form').send({ email, password, _csrf: csrf });
+    };
+    const counterQueries: string[] = [];
+    const onQuery = (query: { sql: string }) => {
+      if (/rate_limits/.test(query.sql)) counterQueries.push(query.sql);
+    };
+    latch.container.knex.on('query', onQuery);
+    try {
+      // no failures on record: one read, nothing to clear
+      expect((await signInWith(PASSWORD)).status).to.equal(303);
+      expect(counterQueries).to.have.length(1);
+      expect(counterQueries[0]).to.match(/^select/i);
+
+      for (let i = 0; i < 3; i++) expect((await signInWith(`wrong ${i}`)).status).to.equal(400);
+      const failures = await latch.container.knex('rate_limits').where({ key: `acct-fail:${email}` }).first();
+      expect(Number(failures?.points)).to.equal(3);
+
+      counterQueries.length = 0;
+      expect((await signInWith(PASSWORD)).status).to.equal(303);
+      // the read, then the delete of what it found
+      expect(counterQueries.map((sql) => sql.split(' ')[0]!.toLowerCase())).to.deep.equal(['select', 'delete']);
+    } finally {
+      latch.container.knex.removeListener('query', onQuery);
+    }
+    expect(await latch.container.knex('rate_limits').where({ key: `acct-fail:${email}` }).first()).to.equal(undefined);
+    // the IP's failures are not the account's to clear
+    const ipFailures = await latch.container.knex('rate_limits').where('key', 'like', 'ip-fail:%').first();
+    expect(Number(ipFailures?.points)).to.be.at.least(3);
+  });
+
   it('soft and exponential: after 5 free failures a short wait (2 s, then 4 s …), after which the right password works', async function () {
     this.timeout(60_000);
     await signUpAccount(latch, 'soft@example.com');
