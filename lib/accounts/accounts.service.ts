@@ -226,7 +226,7 @@ export function createAccountService(deps: {
         await audit({ type: 'sign_in.password', outcome: 'failure', subject: row?.id, details: { email: key, reason } });
         throw new AccountError('invalid_credentials', 'That e-mail address and password do not match an account.');
       }
-      await throttle.recordSignInSuccess(key, check);
+      await throttle.recordSignInSuccess(check);
       deps.onSignIn?.('success');
       await audit({ type: 'sign_in.password', actor: row.id, subject: row.id });
       // the last sign-in is kept to the hour: a person signing in again soon costs no write
@@ -316,7 +316,7 @@ export function createAccountService(deps: {
         await payloads.deleteAllForAccount(spent.account_id, trx);
         return (await queries.findById(spent.account_id, trx))!;
       });
-      await throttle.recordSignInSuccess(account.email_normalized);
+      await throttle.clearSignInFailures(account.email_normalized);
       await audit({ type: 'password.reset', actor: account.id, subject: account.id });
       await mail.send(account.email, 'password-changed', { when: new Date().toUTCString() });
       return toAccount(account);

@@ -91,9 +91,9 @@ export function createMfaService(deps: {
     for (const key of await throttleKeysOf(accountId)) await throttle.recordSignInFailure(key, ip);
   }
 
-  /** Clears the counters the check found, by the keys it read them under. */
+  /** Clears the counters the checks found. */
   async function recordSuccess(checks: readonly SignInCheck[]) {
-    for (const check of checks) await throttle.recordSignInSuccess(check.accountKey, check);
+    for (const check of checks) await throttle.recordSignInSuccess(check);
   }
 
   async function livePendingSignIn(interactionUid: string) {

@@ -52,7 +52,7 @@ function waitFor(row: CounterRow | undefined, limit: number, now: number): numbe
 }
 
 /** What `checkSignIn` found of an account's counters: the keys a success must clear. */
-export type SignInCheck = { readonly accountKey: string; readonly held: readonly string[] };
+export type SignInCheck = { readonly held: readonly string[] };
 
 export type ThrottleService = ReturnType<typeof createThrottleService>;
 
@@ -75,9 +75,17 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
   // network jitter does not punish a device that waits the interval as told
   const devicePolls = devicePollIntervalSeconds ? limiter('device-poll', 1, Math.max(1, devicePollIntervalSeconds - 1)) : undefined;
 
-  async function exhausted(l: RateLimiterPostgres, key: string): Promise<number | undefined> {
-    const res = await l.get(key);
-    return res && res.remainingPoints <= 0 && res.msBeforeNext > 0 ? secondsFrom(res.msBeforeNext) : undefined;
+  /**
+   * Reads counters in one prepared query (the limiter's own `get` is a query per counter, an
+   * unnamed statement PostgreSQL plans each time): the rows on record, and the longest wait a
+   * used-up counter among them imposes (0 when none does).
+   */
+  async function readCounters(counters: ReadonlyArray<readonly [RateLimiterPostgres, string]>) {
+    const keys = counters.map(([l, key]) => l.getKey(key));
+    const rows = (await knex('rate_limits').whereIn('key', keys).select('key', 'points', 'expire')) as CounterRow[];
+    const now = Date.now();
+    const wait = Math.max(0, ...counters.map(([l], i) => waitFor(rows.find((r) => r.key === keys[i]), l.points, now)));
+    return { rows, wait };
   }
 
   async function take(l: RateLimiterPostgres, key: string) {
@@ -94,16 +102,13 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
      * Throws Throttled when a sign-in for this account or from this IP must wait. Otherwise
      * answers which of the account's counters are on record, for `recordSignInSuccess` to
      * clear: the account's delay, the IP's failures and the account's failures are read in
-     * one query, where the limiter's own reads took two, and the success a third.
+     * one query (the account's failures never impose a wait of their own).
      */
     async checkSignIn(accountKey: string, ip: string): Promise<SignInCheck> {
-      const keys = { delay: accountDelay.getKey(accountKey), ip: ipFailures.getKey(ip), failures: accountFailures.getKey(accountKey) };
-      const rows = (await knex('rate_limits').whereIn('key', [keys.delay, keys.ip, keys.failures]).select('key', 'points', 'expire')) as CounterRow[];
-      const now = Date.now();
-      const row = (key: string) => rows.find((r) => r.key === key);
-      const wait = Math.max(waitFor(row(keys.delay), accountDelay.points, now), waitFor(row(keys.ip), ipFailures.points, now));
+      const { rows, wait } = await readCounters([[accountDelay, accountKey], [ipFailures, ip], [accountFailures, accountKey]]);
       if (wait > 0) throw new Throttled(wait);
-      return { accountKey, held: rows.filter((r) => r.key === keys.delay || r.key === keys.failures).map((r) => r.key) };
+      const accountKeys = [accountDelay.getKey(accountKey), accountFailures.getKey(accountKey)];
+      return { held: rows.filter((r) => accountKeys.includes(r.key)).map((r) => r.key) };
     },
 
     async recordSignInFailure(accountKey: string, ip: string) {
@@ -119,22 +124,22 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
     },
 
     /**
-     * Clears the account's failure count and delay. A sign-in with no failures before it (the
-     * usual case) has nothing to clear: given what `checkSignIn` found, it costs no query at
-     * all, and without it a read. A failure recorded by another attempt between the check and
-     * this success is left standing, as if it had come after: it can only slow the account.
+     * Clears the account's failure count and delay that the sign-in's check found. A sign-in
+     * with no failures before it (the usual case) has nothing to clear and costs no query. A
+     * failure recorded by another attempt between the check and this success is left standing,
+     * as if it had come after: it can only slow the account.
      */
-    async recordSignInSuccess(accountKey: string, check?: SignInCheck) {
-      const held =
-        check?.accountKey === accountKey
-          ? check.held
-          : ((await knex('rate_limits').whereIn('key', [accountFailures.getKey(accountKey), accountDelay.getKey(accountKey)]).select('key')) as { key: string }[]).map((row) => row.key);
-      if (held.length) await knex('rate_limits').whereIn('key', held).delete();
+    async recordSignInSuccess(check: SignInCheck) {
+      if (check.held.length) await knex('rate_limits').whereIn('key', check.held).delete();
+    },
+
+    /** Clears the account's failure count and delay outright (a password set by reset link). */
+    async clearSignInFailures(accountKey: string) {
+      await knex('rate_limits').whereIn('key', [accountFailures.getKey(accountKey), accountDelay.getKey(accountKey)]).delete();
     },
 
     async checkDeviceCodeEntry(ip: string, sessionKey: string | undefined) {
-      const waits = await Promise.all([exhausted(deviceIp, ip), sessionKey ? exhausted(deviceSession, sessionKey) : undefined]);
-      const wait = Math.max(...waits.map((w) => w ?? 0));
+      const { wait } = await readCounters(sessionKey ? [[deviceIp, ip], [deviceSession, sessionKey]] : [[deviceIp, ip]]);
       if (wait > 0) throw new Throttled(wait);
     },
 
@@ -144,8 +149,8 @@ export function createThrottleService(knex: Knex, devicePollIntervalSeconds?: nu
 
     /** Throws Throttled when this IP has registered as many clients as it may for now. */
     async checkRegistration(ip: string) {
-      const wait = await exhausted(registrations, ip);
-      if (wait) throw new Throttled(wait);
+      const { wait } = await readCounters([[registrations, ip]]);
+      if (wait > 0) throw new Throttled(wait);
     },
     /** Counts one client registered from this IP. */
     async recordRegistration(ip: string) {
