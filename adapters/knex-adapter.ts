@@ -91,7 +91,14 @@ class PayloadAdapter implements Adapter {
     if (pending === 'deleted') return undefined;
     // a row this request wrote is read back from the database, as written (consumed_at and all)
     if (pending === 'written') await batch!.send();
-    return toPayload(await this.payloads.find(this.model, id));
+    else if (batch) {
+      const ahead = batch.takeReadAhead(this.model, id);
+      if (ahead.found) return toPayload(ahead.row);
+    }
+    const row = await this.payloads.find(this.model, id);
+    // the token's grant came with it: the request's look-up of that grant, next, needs no query
+    if (row?.grant && batch) batch.keepGrant(row.grant);
+    return toPayload(row);
   }
 
   async findByUid(uid: string) {
@@ -115,6 +122,7 @@ class PayloadAdapter implements Adapter {
     await this.currentBatch()?.send();
     if (await this.payloads.consume(this.model, id)) return;
     const grantId = await this.payloads.grantIdOf(this.model, id);
+    this.currentBatch()?.forgetReadAhead();
     if (grantId) await this.payloads.revokeByGrantId(grantId);
     throw new errors.InvalidGrant('grant already used');
   }
@@ -126,7 +134,9 @@ class PayloadAdapter implements Adapter {
   }
 
   async revokeByGrantId(grantId: string) {
-    await this.currentBatch()?.send();
+    const batch = this.currentBatch();
+    batch?.forgetReadAhead();
+    await batch?.send();
     await this.payloads.revokeByGrantId(grantId);
   }
 }

@@ -1,5 +1,5 @@
 import Provider from 'oidc-provider';
-import { payloadKey, type OidcPayloadQueries, type PayloadRow } from './oidc-payloads.queries.js';
+import { payloadKey, type FoundRow, type OidcPayloadQueries, type PayloadRow } from './oidc-payloads.queries.js';
 
 /**
  * The oidc_payloads writes of one protocol request, sent to the database as one statement
@@ -12,6 +12,12 @@ import { payloadKey, type OidcPayloadQueries, type PayloadRow } from './oidc-pay
  * Within the request, a look-up of a row written earlier sends the pending writes first, and
  * so does every write that must see the database as it is (consume, revoke). A write made
  * after the batch was sent (an event handler that outlives the request) goes out on its own.
+ *
+ * It also holds the grants read with the request's tokens (a token look-up returns its
+ * grant's row from the same statement), for the request's next look-up of that grant:
+ * oidc-provider reads a token's grant right after the token, which made a second round trip.
+ * A grant read ahead is handed out once, and forgotten when the request writes, deletes or
+ * revokes it; so it is what the database held at the token's look-up, within this request.
  */
 export type PendingRow = Omit<PayloadRow, 'consumed_at'>;
 
@@ -20,19 +26,43 @@ const BATCH = Symbol('latch.payloadWrites');
 export class PayloadWriteBatch {
   /** the last write per row: an upsert's row, or null for a delete */
   private readonly pending = new Map<string, { model: string; id: string; row: PendingRow | null }>();
+  /** grants read with a token, by payloadKey('Grant', id); a `row` of undefined: the grant was gone or expired */
+  private readonly readAhead = new Map<string, FoundRow['grant']>();
   private closed = false;
 
   constructor(private readonly payloads: OidcPayloadQueries) {}
+
+  /** Keeps the grant a token look-up returned, for this request's look-up of it. */
+  keepGrant(grant: NonNullable<FoundRow['grant']>) {
+    const key = payloadKey('Grant', grant.id);
+    if (!this.pending.has(key)) this.readAhead.set(key, grant);
+  }
+
+  /** The grant read ahead for (model, id), once: `found` false where none was. */
+  takeReadAhead(model: string, id: string): { found: false } | { found: true; row: FoundRow | undefined } {
+    const key = payloadKey(model, id);
+    const grant = this.readAhead.get(key);
+    if (!grant) return { found: false };
+    this.readAhead.delete(key);
+    return { found: true, row: grant.row };
+  }
+
+  /** A revocation by grant: no grant read ahead is handed out after it. */
+  forgetReadAhead() {
+    this.readAhead.clear();
+  }
 
   get open() {
     return !this.closed;
   }
 
   upsert(row: PendingRow) {
+    this.readAhead.delete(payloadKey(row.model, row.id));
     this.pending.set(payloadKey(row.model, row.id), { model: row.model, id: row.id, row });
   }
 
   destroy(model: string, id: string) {
+    this.readAhead.delete(payloadKey(model, id));
     this.pending.set(payloadKey(model, id), { model, id, row: null });
   }
 

@@ -1,0 +1,121 @@
+import { expect } from 'chai';
+import request from 'supertest';
+import { introspect, refresh, signUpAccount, tokensFor } from '../support/flow.js';
+import { startLatch, type TestLatch } from '../support/latch.js';
+
+/**
+ * A token's grant is read with the token (lib/oidc/oidc-payloads.queries.ts): oidc-provider
+ * reads a refresh or access token and then its grant, and the grant's row comes back from the
+ * token's own statement, kept for that request only (lib/oidc/payload-write-batch.ts). What a
+ * request decides must be what it decided when the grant had a look-up of its own: a grant
+ * that is gone or expired refuses the token.
+ */
+describe('a token and its grant in one look-up', function () {
+  let latch: TestLatch;
+  const redirectUri = 'https://read-ahead.example.com/cb';
+  const email = 'read-ahead@example.com';
+  let clientId: string;
+
+  before(async function () {
+    this.timeout(180_000);
+    latch = await startLatch();
+    ({ clientId } = await latch.container.clients.create({ name: 'Read-ahead App', public: true, redirectUris: [redirectUri], grantTypes: ['authorization_code', 'refresh_token'] }));
+    await signUpAccount(latch, email);
+  });
+  after(() => latch.close());
+
+  /** The SELECTs on oidc_payloads while `fn` runs. */
+  async function payloadReads(fn: () => Promise<unknown>): Promise<string[]> {
+    const reads: string[] = [];
+    const listener = (q: { sql: string }) => {
+      if (/^\s*select/i.test(q.sql) && /from "oidc_payloads"/.test(q.sql)) reads.push(q.sql);
+    };
+    latch.container.knex.on('query', listener);
+    try {
+      await fn();
+    } finally {
+      latch.container.knex.removeListener('query', listener);
+    }
+    return reads;
+  }
+
+  const signedIn = () => tokensFor(latch, request.agent(latch.url), { clientId, redirectUri, email, scope: 'openid offline_access', params: { prompt: 'consent' } });
+  const grantOf = async (refreshToken: string) =>
+    (await latch.container.knex('oidc_payloads').where({ model: 'RefreshToken', id: refreshToken }).first('grant_id')).grant_id as string;
+
+  it('a refresh reads its token and the grant in one statement, and rotates', async () => {
+    const { tokens } = await signedIn();
+    let res: request.Response | undefined;
+    const reads = await payloadReads(async () => {
+      res = await refresh(latch, { clientId }, tokens.refresh_token!);
+    });
+    expect(res!.status, res!.text).to.equal(200);
+    expect(reads, 'the refresh token with its grant; no look-up of the grant alone').to.have.length(1);
+    expect(reads[0]).to.match(/from "oidc_payloads" as "g" where "g"."model" = 'Grant'/);
+    const again = await refresh(latch, { clientId }, res!.body.refresh_token);
+    expect(again.status, 'the rotated token refreshes in turn').to.equal(200);
+  });
+
+  it('looks the grant up by its whole primary key in the plan PostgreSQL keeps, whatever the statistics held when it was made', async () => {
+    const { tokens } = await signedIn();
+    const [sql] = await payloadReads(() => refresh(latch, { clientId }, tokens.refresh_token!));
+    const { knex } = latch.container;
+    // a prepared statement keeps one generic plan; ask for that plan, as PostgreSQL makes it after five runs
+    const plan = await knex.transaction(async (trx) => {
+      await trx.raw('set local plan_cache_mode = force_generic_plan');
+      await trx.raw(`prepare grant_read_ahead_probe as ${sql}`);
+      const result = await trx.raw(`explain (format json) execute grant_read_ahead_probe(${["now()", "now()", "'RefreshToken'", "'x'", "now()"].join(', ')})`);
+      await trx.raw('deallocate grant_read_ahead_probe');
+      return JSON.stringify(result.rows[0]['QUERY PLAN']);
+    });
+    const grantScans = [...plan.matchAll(/"Alias":"g"[^}]*?"Index Cond":"([^"]*)"/g)].map((m) => m[1]);
+    expect(grantScans, plan).to.have.length.greaterThan(0);
+    for (const cond of grantScans) expect(cond, 'the grant by (model, id), never by model alone').to.match(/id = t\.grant_id/);
+  });
+
+  it('a refresh whose grant is gone is refused, without a second look-up', async () => {
+    const { tokens } = await signedIn();
+    await latch.container.knex('oidc_payloads').where({ model: 'Grant', id: await grantOf(tokens.refresh_token!) }).delete();
+    let res: request.Response | undefined;
+    const reads = await payloadReads(async () => {
+      res = await refresh(latch, { clientId }, tokens.refresh_token!);
+    });
+    expect(res!.status).to.equal(400);
+    expect(res!.body.error).to.equal('invalid_grant');
+    expect(reads, 'the missing grant was known from the token look-up').to.have.length(1);
+  });
+
+  it('a refresh whose grant has expired is refused', async () => {
+    const { tokens } = await signedIn();
+    await latch.container
+      .knex('oidc_payloads')
+      .where({ model: 'Grant', id: await grantOf(tokens.refresh_token!) })
+      .update({ expires_at: new Date(Date.now() - 1000) });
+    const res = await refresh(latch, { clientId }, tokens.refresh_token!);
+    expect(res.status).to.equal(400);
+    expect(res.body.error).to.equal('invalid_grant');
+  });
+
+  it('introspection answers from the grant read with the token: active while it lives, inactive once it is gone', async () => {
+    const { tokens } = await signedIn();
+    let body: Record<string, unknown> | undefined;
+    const reads = await payloadReads(async () => {
+      body = await introspect(latch, { clientId }, tokens.refresh_token!);
+    });
+    expect(body).to.include({ active: true, client_id: clientId });
+    expect(reads, 'the token as each type it may be, with its grant, in one statement').to.have.length(1);
+    await latch.container.knex('oidc_payloads').where({ model: 'Grant', id: await grantOf(tokens.refresh_token!) }).delete();
+    expect(await introspect(latch, { clientId }, tokens.refresh_token!)).to.deep.equal({ active: false });
+  });
+
+  it('a grant the request revokes is not handed out from what was read ahead: a replayed refresh token ends the grant', async () => {
+    const { tokens } = await signedIn();
+    const first = await refresh(latch, { clientId }, tokens.refresh_token!);
+    expect(first.status).to.equal(200);
+    const replay = await refresh(latch, { clientId }, tokens.refresh_token!);
+    expect(replay.status).to.equal(400);
+    expect(replay.body.error).to.equal('invalid_grant');
+    expect((await refresh(latch, { clientId }, first.body.refresh_token)).body.error, 'the grant went with the replay').to.equal('invalid_grant');
+    expect((await introspect(latch, { clientId }, first.body.access_token)).active).to.equal(false);
+  });
+});
