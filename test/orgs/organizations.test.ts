@@ -159,6 +159,36 @@ describe('organizations API', () => {
     expect(introspected.body.active).to.equal(true);
   });
 
+  it("concurrent tokens' organizations are read in one statement, each with its own answer", async () => {
+    // bob chose orgA for the other app on its consent page, and his personal organization is active
+    const chosen = await latch.container.knex('consents').where({ account_id: bob.id, org_id: orgA }).first('client_id');
+    const personal = (await api(bobToken).get('/orgs').expect(200)).body.find((o: { personal: boolean }) => o.personal).id;
+    const statements: string[] = [];
+    const onQuery = (q: { sql: string }) => {
+      if (/from "memberships" as "m"/.test(q.sql) && /"consents"/.test(q.sql)) statements.push(q.sql);
+    };
+    latch.container.knex.on('query', onQuery);
+    try {
+      const answers = await Promise.all([
+        latch.container.orgs.orgForToken(bob.id, chosen.client_id),
+        latch.container.orgs.orgForToken(bob.id, app.clientId),
+        latch.container.orgs.orgForToken(bob.id, undefined),
+        latch.container.orgs.orgForToken('no-such-account', app.clientId),
+        latch.container.orgs.orgForToken(bob.id, chosen.client_id),
+      ]);
+      expect(answers).to.deep.equal([
+        { orgId: orgA, role: 'admin' },
+        { orgId: personal, role: 'owner' },
+        { orgId: personal, role: 'owner' },
+        undefined,
+        { orgId: orgA, role: 'admin' },
+      ]);
+    } finally {
+      latch.container.knex.removeListener('query', onQuery);
+    }
+    expect(statements, 'five look-ups made in one turn').to.have.length(1);
+  });
+
   it('the organization picked on the consent page is carried into device-flow tokens too', async () => {
     const tv = await latch.container.clients.create({ name: 'Office TV', public: true, grantTypes: ['urn:ietf:params:oauth:grant-type:device_code'] });
     const device = (await request(latch.url).post('/device/auth').type('form').send({ client_id: tv.clientId, scope: 'openid' }).expect(200)).body;
