@@ -122,8 +122,7 @@ class PayloadAdapter implements Adapter {
     await this.currentBatch()?.send();
     if (await this.payloads.consume(this.model, id)) return;
     const grantId = await this.payloads.grantIdOf(this.model, id);
-    this.currentBatch()?.forgetReadAhead();
-    if (grantId) await this.payloads.revokeByGrantId(grantId);
+    if (grantId) await this.revokeByGrantId(grantId);
     throw new errors.InvalidGrant('grant already used');
   }
 

@@ -39,7 +39,7 @@ export class PayloadWriteBatch {
   }
 
   /** The grant read ahead for (model, id), once: `found` false where none was. */
-  takeReadAhead(model: string, id: string): { found: false } | { found: true; row: FoundRow | undefined } {
+  takeReadAhead(model: string, id: string): { found: false } | { found: true; row: NonNullable<FoundRow['grant']>['row'] } {
     const key = payloadKey(model, id);
     const grant = this.readAhead.get(key);
     if (!grant) return { found: false };

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { introspect, refresh, signUpAccount, tokensFor } from '../support/flow.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
+import { queriesDuring } from '../support/queries.js';
 
 /**
  * A token's grant is read with the token (lib/oidc/oidc-payloads.queries.ts): oidc-provider
@@ -26,17 +27,8 @@ describe('a token and its grant in one look-up', function () {
 
   /** The SELECTs on oidc_payloads while `fn` runs. */
   async function payloadReads(fn: () => Promise<unknown>): Promise<string[]> {
-    const reads: string[] = [];
-    const listener = (q: { sql: string }) => {
-      if (/^\s*select/i.test(q.sql) && /from "oidc_payloads"/.test(q.sql)) reads.push(q.sql);
-    };
-    latch.container.knex.on('query', listener);
-    try {
-      await fn();
-    } finally {
-      latch.container.knex.removeListener('query', listener);
-    }
-    return reads;
+    const { queries } = await queriesDuring(latch.container.knex, fn);
+    return queries.map((q) => q.sql).filter((sql) => /^\s*select/i.test(sql) && /from "oidc_payloads"/.test(sql));
   }
 
   const signedIn = () => tokensFor(latch, request.agent(latch.url), { clientId, redirectUri, email, scope: 'openid offline_access', params: { prompt: 'consent' } });

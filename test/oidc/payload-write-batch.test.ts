@@ -6,23 +6,12 @@ import { createOidcPayloadQueries } from '../../lib/oidc/oidc-payloads.queries.j
 import { PayloadWriteBatch } from '../../lib/oidc/payload-write-batch.js';
 import { authParams, countRows, csrfFrom, interactionForm, latchPath, pkcePair, PASSWORD, signUpAccount } from '../support/flow.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
-
-type QueryEvent = { sql: string; bindings?: unknown[]; queryContext?: { rows?: string[] } };
+import { queriesDuring } from '../support/queries.js';
 
 /** The statements that write, labelled as the bench labels them, while `fn` runs. */
 async function writesDuring(latch: TestLatch, fn: () => Promise<unknown>): Promise<string[]> {
-  const writes: string[] = [];
-  const listener = (q: QueryEvent) => {
-    const kind = writeKind(q.sql, q.bindings, q.queryContext?.rows);
-    if (kind) writes.push(kind);
-  };
-  latch.container.knex.on('query', listener);
-  try {
-    await fn();
-  } finally {
-    latch.container.knex.removeListener('query', listener);
-  }
-  return writes;
+  const { queries } = await queriesDuring(latch.container.knex, fn);
+  return queries.flatMap((q) => writeKind(q.sql, q.bindings, q.queryContext?.rows) ?? []);
 }
 
 /**

@@ -3,6 +3,7 @@ import * as jose from 'jose';
 import request from 'supertest';
 import { createPerson, signIn, testApp, type Person } from '../support/people.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
+import { queriesDuring } from '../support/queries.js';
 import { startMailbox, type TestMailbox } from '../support/smtp.js';
 
 const INVITATION = 'You are invited to an organization';
@@ -163,29 +164,23 @@ describe('organizations API', () => {
     // bob chose orgA for the other app on its consent page, and his personal organization is active
     const chosen = await latch.container.knex('consents').where({ account_id: bob.id, org_id: orgA }).first('client_id');
     const personal = (await api(bobToken).get('/orgs').expect(200)).body.find((o: { personal: boolean }) => o.personal).id;
-    const statements: string[] = [];
-    const onQuery = (q: { sql: string }) => {
-      if (/from "memberships" as "m"/.test(q.sql) && /"consents"/.test(q.sql)) statements.push(q.sql);
-    };
-    latch.container.knex.on('query', onQuery);
-    try {
-      const answers = await Promise.all([
+    const { result: answers, queries } = await queriesDuring(latch.container.knex, () =>
+      Promise.all([
         latch.container.orgs.orgForToken(bob.id, chosen.client_id),
         latch.container.orgs.orgForToken(bob.id, app.clientId),
         latch.container.orgs.orgForToken(bob.id, undefined),
         latch.container.orgs.orgForToken('no-such-account', app.clientId),
         latch.container.orgs.orgForToken(bob.id, chosen.client_id),
-      ]);
-      expect(answers).to.deep.equal([
-        { orgId: orgA, role: 'admin' },
-        { orgId: personal, role: 'owner' },
-        { orgId: personal, role: 'owner' },
-        undefined,
-        { orgId: orgA, role: 'admin' },
-      ]);
-    } finally {
-      latch.container.knex.removeListener('query', onQuery);
-    }
+      ]),
+    );
+    expect(answers).to.deep.equal([
+      { orgId: orgA, role: 'admin' },
+      { orgId: personal, role: 'owner' },
+      { orgId: personal, role: 'owner' },
+      undefined,
+      { orgId: orgA, role: 'admin' },
+    ]);
+    const statements = queries.filter((q) => /from "memberships" as "m"/.test(q.sql) && /"consents"/.test(q.sql));
     expect(statements, 'five look-ups made in one turn').to.have.length(1);
   });
 

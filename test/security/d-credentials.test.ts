@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import request from 'supertest';
 import { passwordProblem } from '../../lib/accounts/passwords.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
+import { queriesDuring } from '../support/queries.js';
 import { startMailbox, type TestMailbox } from '../support/smtp.js';
 import { authorize, countRows, csrfFrom, openSignIn, refresh, signUpAccount, tokensFor, PASSWORD, type Agent } from '../support/flow.js';
 
@@ -302,28 +303,21 @@ describe('SECURITY D.26 — sign-in throttling: soft, exponential, atomic, by th
       const { uid, csrf } = await openSignIn(latch, agent, { clientId, redirectUri });
       return agent.post(`/interaction/${uid}/login`).type('form').send({ email, password, _csrf: csrf });
     };
-    const counterQueries: string[] = [];
-    const onQuery = (query: { sql: string }) => {
-      if (/rate_limits/.test(query.sql)) counterQueries.push(query.sql);
-    };
-    latch.container.knex.on('query', onQuery);
-    try {
-      // no failures on record: one read, nothing to clear
-      expect((await signInWith(PASSWORD)).status).to.equal(303);
-      expect(counterQueries).to.have.length(1);
-      expect(counterQueries[0]).to.match(/^select/i);
+    const counterQueries = async (fn: () => Promise<unknown>) =>
+      (await queriesDuring(latch.container.knex, fn)).queries.map((q) => q.sql).filter((sql) => /rate_limits/.test(sql));
 
-      for (let i = 0; i < 3; i++) expect((await signInWith(`wrong ${i}`)).status).to.equal(400);
-      const failures = await latch.container.knex('rate_limits').where({ key: `acct-fail:${email}` }).first();
-      expect(Number(failures?.points)).to.equal(3);
+    // no failures on record: one read, nothing to clear
+    let queries = await counterQueries(async () => expect((await signInWith(PASSWORD)).status).to.equal(303));
+    expect(queries).to.have.length(1);
+    expect(queries[0]).to.match(/^select/i);
 
-      counterQueries.length = 0;
-      expect((await signInWith(PASSWORD)).status).to.equal(303);
-      // the read, then the delete of what it found
-      expect(counterQueries.map((sql) => sql.split(' ')[0]!.toLowerCase())).to.deep.equal(['select', 'delete']);
-    } finally {
-      latch.container.knex.removeListener('query', onQuery);
-    }
+    for (let i = 0; i < 3; i++) expect((await signInWith(`wrong ${i}`)).status).to.equal(400);
+    const failures = await latch.container.knex('rate_limits').where({ key: `acct-fail:${email}` }).first();
+    expect(Number(failures?.points)).to.equal(3);
+
+    queries = await counterQueries(async () => expect((await signInWith(PASSWORD)).status).to.equal(303));
+    // the read, then the delete of what it found
+    expect(queries.map((sql) => sql.split(' ')[0]!.toLowerCase())).to.deep.equal(['select', 'delete']);
     expect(await latch.container.knex('rate_limits').where({ key: `acct-fail:${email}` }).first()).to.equal(undefined);
     // the IP's failures are not the account's to clear
     const ipFailures = await latch.container.knex('rate_limits').where('key', 'like', 'ip-fail:%').first();
