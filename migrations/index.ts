@@ -7,6 +7,7 @@ import * as apiKeys from './20261122_0005_api_keys.js';
 import * as auditLog from './20261122_0006_audit_log.js';
 import * as upstreamIdentities from './20261122_0007_upstream_identities.js';
 import * as keyRotation from './20261122_0008_key_rotation.js';
+import * as payloadsKeyedById from './20261124_0009_payloads_keyed_by_id.js';
 
 /**
  * Every migration, in order. Listed here rather than read from the directory so the same
@@ -22,6 +23,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261122_0006_audit_log': auditLog,
   '20261122_0007_upstream_identities': upstreamIdentities,
   '20261122_0008_key_rotation': keyRotation,
+  '20261124_0009_payloads_keyed_by_id': payloadsKeyedById,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import type { Knex } from 'knex';
 import request from 'supertest';
 import { introspect, refresh, signUpAccount, tokensFor } from '../support/flow.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
@@ -98,6 +99,40 @@ describe('a token and its grant in one look-up', function () {
     expect(reads, 'the token as each type it may be, with its grant, in one statement').to.have.length(1);
     await latch.container.knex('oidc_payloads').where({ model: 'Grant', id: await grantOf(tokens.refresh_token!) }).delete();
     expect(await introspect(latch, { clientId }, tokens.refresh_token!)).to.deep.equal({ active: false });
+  });
+
+  it('a token looked up as every type it may be reads the primary key once, as a look-up as one type does', async () => {
+    const { tokens } = await signedIn();
+    const { knex, queries } = latch.container;
+    // enough rows that each model's keys fill leaf pages of their own, as in any real table
+    await knex.raw(`insert into oidc_payloads (model, id, payload, expires_at)
+      select m, md5(m || g), '{}', now() + interval '1 hour' from unnest(array['AccessToken', 'ClientCredentials', 'RefreshToken']) as m, generate_series(1, 2000) as g`);
+    await knex.raw('analyze oidc_payloads');
+    const lookUp = async (models: string[]) => {
+      const { queries: sent } = await queriesDuring(knex, () => Promise.all(models.map((model) => queries.payloads.find(model, tokens.refresh_token!))));
+      expect(sent, 'the look-ups of one turn share a statement').to.have.length(1);
+      const { sql, bindings } = sent[0]!;
+      const literal = (value: unknown) => knex.raw('?', [value as Knex.Value]).toQuery();
+      const result = await knex.transaction(async (trx) => {
+        // the key, as on a table of any size (on the test's few rows a planner may scan them all),
+        // in the generic plan a prepared statement keeps after its first five runs
+        await trx.raw('set local enable_seqscan = off');
+        await trx.raw('set local enable_bitmapscan = off');
+        await trx.raw('set local plan_cache_mode = force_generic_plan');
+        await trx.raw(`prepare key_descent_probe as ${sql}`);
+        const explained = await trx.raw(`explain (analyze, buffers, format json) execute key_descent_probe(${(bindings ?? []).map(literal).join(', ')})`);
+        await trx.raw('deallocate key_descent_probe');
+        return explained as { rows: Array<{ 'QUERY PLAN': Array<{ Plan: unknown }> }> };
+      });
+      // the scan of the token table itself (alias t): its index and heap pages, not the grant's subquery
+      const plan = result.rows[0]!['QUERY PLAN'][0]!.Plan as { 'Node Type': string; Alias?: string; 'Shared Hit Blocks': number; 'Shared Read Blocks': number };
+      expect(plan, JSON.stringify(plan)).to.include({ 'Node Type': 'Index Scan', Alias: 't' });
+      return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+    };
+    const asOne = await lookUp(['RefreshToken']);
+    const asThree = await lookUp(['AccessToken', 'ClientCredentials', 'RefreshToken']);
+    expect(asOne).to.be.greaterThan(0);
+    expect(asThree, 'introspection or revocation without a token_type_hint: one descent of the key, not one per model').to.equal(asOne);
   });
 
   it('a grant the request revokes is not handed out from what was read ahead: a replayed refresh token ends the grant', async () => {
