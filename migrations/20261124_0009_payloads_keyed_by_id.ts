@@ -7,8 +7,8 @@ import type { Knex } from 'knex';
  * key once per model, three times. With the id first it descends once and checks the model on
  * the entry it finds. Measured on PostgreSQL 15 with the bench's rows, in buffers touched per
  * look-up: 10 against 4 beside 100,000 live tokens; 12 against 4–5 beside a million expired
- * ones, where the key (116 MB) no longer fits the default 128 MB of shared buffers. See the
- * README's "Round 13".
+ * ones, where the table (403 MB) and its key (116 MB) no longer fit the default 128 MB of
+ * shared buffers. See the README's "Round 13".
  *
  * The only reader of one model's rows without an id, the listing of initial access tokens,
  * gets a partial index of its own, so it does not scan the table.
