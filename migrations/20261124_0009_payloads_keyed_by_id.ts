@@ -12,13 +12,29 @@ import type { Knex } from 'knex';
  *
  * The only reader of one model's rows without an id, the listing of initial access tokens,
  * gets a partial index of its own, so it does not scan the table.
+ *
+ * Instances already running keep serving while a newer one migrates (several instances on one
+ * database): the new key is built with CREATE INDEX CONCURRENTLY, which blocks no reader or
+ * writer, and then swapped in for the old one, a change of the catalog that holds the table's
+ * lock for an instant rather than for a rebuild. CONCURRENTLY cannot run in a transaction, so
+ * this migration runs outside one. Each step can run again: an index a crash left half-built
+ * (PostgreSQL keeps it, marked invalid) is dropped and built again.
  */
+export const config = { transaction: false };
+
+async function rekey(knex: Knex, columns: string) {
+  await knex.raw('DROP INDEX CONCURRENTLY IF EXISTS oidc_payloads_new_key');
+  await knex.raw(`CREATE UNIQUE INDEX CONCURRENTLY oidc_payloads_new_key ON oidc_payloads (${columns})`);
+  await knex.raw('ALTER TABLE oidc_payloads DROP CONSTRAINT oidc_payloads_pkey, ADD CONSTRAINT oidc_payloads_pkey PRIMARY KEY USING INDEX oidc_payloads_new_key');
+}
+
 export async function up(knex: Knex): Promise<void> {
-  await knex.raw('ALTER TABLE oidc_payloads DROP CONSTRAINT oidc_payloads_pkey, ADD PRIMARY KEY (id, model)');
-  await knex.raw(`CREATE INDEX oidc_payloads_initial_access_tokens ON oidc_payloads (id) WHERE model = 'InitialAccessToken'`);
+  await rekey(knex, 'id, model');
+  await knex.raw('DROP INDEX CONCURRENTLY IF EXISTS oidc_payloads_initial_access_tokens');
+  await knex.raw(`CREATE INDEX CONCURRENTLY oidc_payloads_initial_access_tokens ON oidc_payloads (id) WHERE model = 'InitialAccessToken'`);
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.raw('DROP INDEX oidc_payloads_initial_access_tokens');
-  await knex.raw('ALTER TABLE oidc_payloads DROP CONSTRAINT oidc_payloads_pkey, ADD PRIMARY KEY (model, id)');
+  await knex.raw('DROP INDEX CONCURRENTLY IF EXISTS oidc_payloads_initial_access_tokens');
+  await rekey(knex, 'model, id');
 }

@@ -77,7 +77,7 @@ export async function migrateLatest(knex: Knex): Promise<string[]> {
   // of its own (Knex migrates on the others) makes each wait for the one before it.
   const connection = await knex.client.acquireConnection();
   try {
-    await connection.query('SELECT pg_advisory_lock(4849714)');
+    await takeMigrationTurn(connection);
     try {
       return await migrateWithRetry(knex);
     } finally {
@@ -85,6 +85,21 @@ export async function migrateLatest(knex: Knex): Promise<string[]> {
     }
   } finally {
     await knex.client.releaseConnection(connection);
+  }
+}
+
+/**
+ * Waits for the migration lock by asking for it again and again rather than blocking in
+ * pg_advisory_lock: a statement blocked on a lock holds a snapshot for as long as it waits, and
+ * CREATE INDEX CONCURRENTLY (migration 0009) waits for every older snapshot in the database to
+ * end. The instance migrating would wait for the instances waiting for it, for ever.
+ */
+const MIGRATION_TURN_POLL_MS = 200;
+async function takeMigrationTurn(connection: { query(sql: string): Promise<{ rows: Array<{ locked: boolean }> }> }) {
+  for (;;) {
+    const { rows } = await connection.query('SELECT pg_try_advisory_lock(4849714) AS locked');
+    if (rows[0]?.locked) return;
+    await new Promise((resolve) => setTimeout(resolve, MIGRATION_TURN_POLL_MS));
   }
 }
 
