@@ -33,6 +33,8 @@ export type SoakReport = {
   byKind: Record<OpKind, { count: number; serverErrors: number; noAnswer: number; wrong: number; p50: number; p99: number }>;
   serverErrors: number;
   noAnswer: number;
+  /** what the operations that got no answer ran into, each once (the first 5) */
+  noAnswerProblems: string[];
   wrongAnswers: string[];
   errorLogLines: number;
   windows: Array<{ fromS: number; count: number; p99: number; signInP99: number; rssMb: number; machineLoad: number; latchCores: number; databaseCores: number; otherCores: number; cpuMsPerOp: number }>;
@@ -185,6 +187,7 @@ function summarise(options: SoakOptions, database: SoakReport['database'], start
   const cpuPerOpDriftPercent = first && last ? round(((last.cpuMsPerOp - first.cpuMsPerOp) / first.cpuMsPerOp) * 100) : Number.NaN;
   const serverErrors = outcomes.filter((o) => o.status >= 500).length;
   const noAnswer = outcomes.filter((o) => o.status === 0).length;
+  const noAnswerProblems = [...new Set(outcomes.filter((o) => o.status === 0).map((o) => `${o.kind}: ${o.problem ?? 'no answer'}`))].slice(0, 5);
   const wrongAnswers = [...new Set(outcomes.filter((o) => o.status > 0 && o.status < 500 && o.problem).map((o) => `${o.kind}: ${o.status} ${o.problem}`))];
   return {
     options,
@@ -194,6 +197,7 @@ function summarise(options: SoakOptions, database: SoakReport['database'], start
     byKind,
     serverErrors,
     noAnswer,
+    noAnswerProblems,
     wrongAnswers,
     errorLogLines,
     windows,
@@ -228,6 +232,7 @@ export function formatReport(r: SoakReport): string {
     ...r.windows.map((w) => `  from ${String(w.fromS).padStart(5)} s: Latch ${w.latchCores.toFixed(2)}${r.database === 'postgres' ? ` + PostgreSQL ${w.databaseCores.toFixed(2)}` : ''} (${w.cpuMsPerOp} ms per operation), other work ${w.otherCores.toFixed(2)}`),
     '',
     `5xx / no answer: ${r.serverErrors} / ${r.noAnswer}; error lines in Latch's log: ${r.errorLogLines}   target 0          ${r.pass.serverErrors ? 'PASS' : 'FAIL'}`,
+    ...r.noAnswerProblems.map((p) => `  no answer: ${p}`),
     `p99 drift, first to last window: ${r.p99DriftPercent} %   target < ${TARGETS.p99DriftPercent} %   ${r.pass.p99Drift ? 'PASS' : 'FAIL'}`,
     `  CPU per operation, first to last window: ${r.windows[0]?.cpuMsPerOp} → ${r.windows.at(-1)?.cpuMsPerOp} ms (${r.cpuPerOpDriftPercent} %); other work ${r.windows[0]?.otherCores.toFixed(2)} → ${r.windows.at(-1)?.otherCores.toFixed(2)} cores`,
     `RSS growth after warm-up: ${r.rssGrowthPercent} % (${r.rssMb.afterWarmup} → ${r.rssMb.end} MiB, peak ${r.rssMb.peak})   target < ${TARGETS.rssGrowthPercent} %   ${r.pass.rssGrowth ? 'PASS' : 'FAIL'}`,

@@ -15,7 +15,7 @@ describe('npm run soak (a few seconds)', function () {
     for (const kind of OP_KINDS) expect(report.byKind[kind].count, kind).to.be.a('number');
     expect(report.byKind.clientCredentials.count + report.byKind.introspect.count).to.be.greaterThan(5);
     expect(report.serverErrors).to.equal(0);
-    expect(report.noAnswer).to.equal(0);
+    expect(report.noAnswer, `no answer: ${report.noAnswerProblems.join('; ')}`).to.equal(0);
     expect(report.errorLogLines).to.equal(0);
     expect(report.wrongAnswers).to.deep.equal([]);
     expect(report.windows.length).to.be.at.least(2);

@@ -67,7 +67,11 @@ export async function spawnLatch(env: Record<string, string>): Promise<ChildLatc
       child.kill('SIGKILL');
       throw new Error(`Latch did not become ready in time:\n${stray}`);
     }
-    const ready = await fetch(`${url}/readyz`).then((r) => r.ok, () => false);
+    // Latch's own answer, not that of whatever else may have taken the port meanwhile
+    const ready = await fetch(`${url}/readyz`).then(
+      async (r) => r.ok && ((await r.json().catch(() => ({}))) as { database?: unknown }).database === 'ok',
+      () => false,
+    );
     if (ready) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
