@@ -7,7 +7,11 @@
  * again on every execution (on a look-up by primary key that took PostgreSQL's CPU per token
  * introspection from 0.04 to 0.07 ms).
  */
-export const marks = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+export const marks = (n: number) => listOf(n, '?');
+
+/** `n` items separated by commas: placeholders, tuples of them, the rows of a VALUES list. */
+export const listOf = (n: number, item: string | ((i: number) => string)) =>
+  Array.from({ length: n }, (_, i) => (typeof item === 'string' ? item : item(i))).join(', ');
 
 /** The statement text for each combination of list lengths, built once by `text`. */
 export function textPerShape<L extends number[]>(text: (...lengths: L) => string): (...lengths: L) => string {

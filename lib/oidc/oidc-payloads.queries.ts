@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { deleteBatch } from '../db/delete-batch.js';
 import { perTurnBatch } from '../db/per-turn-batch.js';
-import { marks, textPerShape } from '../db/statement-text.js';
+import { listOf, marks, textPerShape } from '../db/statement-text.js';
 import { createWriteCoalescer } from '../db/write-coalescer.js';
 
 export type PayloadRow = {
@@ -56,11 +56,11 @@ const byKeyWithGrant = textPerShape(
  */
 const WRITTEN_COLUMNS = ['account_id', 'client_id', 'expires_at', 'grant_id', 'id', 'model', 'payload', 'uid', 'user_code'] as const;
 const MERGED_COLUMNS = ['payload', 'grant_id', 'client_id', 'account_id', 'user_code', 'uid', 'expires_at'] as const;
-const keyList = (n: number) => Array.from({ length: n }, () => '(?, ?)').join(', ');
+const keyList = (n: number) => listOf(n, '(?, ?)');
 const deleteByKeys = (deletes: number) => `delete from "oidc_payloads" where ("model", "id") in (${keyList(deletes)})`;
 const writesText = textPerShape((rows: number, deletes: number) => {
   if (!rows) return deleteByKeys(deletes);
-  const values = Array.from({ length: rows }, () => `(${marks(WRITTEN_COLUMNS.length)})`).join(', ');
+  const values = listOf(rows, `(${marks(WRITTEN_COLUMNS.length)})`);
   const insert = `insert into "oidc_payloads" (${WRITTEN_COLUMNS.map((c) => `"${c}"`).join(', ')}) values ${values} on conflict ("model", "id") do update set ${MERGED_COLUMNS.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`;
   return deletes ? `with "deleted" as (${deleteByKeys(deletes)}) ${insert}` : insert;
 });

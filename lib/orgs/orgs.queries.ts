@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { perTurnBatch } from '../db/per-turn-batch.js';
-import { textPerShape } from '../db/statement-text.js';
+import { listOf, textPerShape } from '../db/statement-text.js';
 
 export type Role = 'owner' | 'admin' | 'member';
 
@@ -35,7 +35,7 @@ const tokenOrgCandidates = textPerShape(
   (select "m"."role" from "memberships" as "m" where "m"."account_id" = "a"."id" and "m"."org_id" = "c"."org_id") as "chosen_role",
   "a"."active_org_id" as "active",
   (select "m"."role" from "memberships" as "m" where "m"."account_id" = "a"."id" and "m"."org_id" = "a"."active_org_id") as "active_role"
-  from (values ${Array.from({ length: pairs }, (_, i) => `(${i}, ?, ?)`).join(', ')}) as "k"("i", "account_id", "client_id")
+  from (values ${listOf(pairs, (i) => `(${i}, ?, ?)`)}) as "k"("i", "account_id", "client_id")
   join "accounts" as "a" on "a"."id" = "k"."account_id"
   left join "consents" as "c" on "c"."account_id" = "a"."id" and "c"."client_id" = "k"."client_id"`,
 );
