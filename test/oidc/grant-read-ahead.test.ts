@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import request from 'supertest';
 import { introspect, refresh, signUpAccount, tokensFor } from '../support/flow.js';
 import { startLatch, type TestLatch } from '../support/latch.js';
-import { queriesDuring } from '../support/queries.js';
+import { explainGenericPlan, queriesDuring } from '../support/queries.js';
 
 /**
  * A token's grant is read with the token (lib/oidc/oidc-payloads.queries.ts): oidc-provider
@@ -54,13 +54,7 @@ describe('a token and its grant in one look-up', function () {
     const [sql] = await payloadReads(() => refresh(latch, { clientId }, tokens.refresh_token!));
     const { knex } = latch.container;
     // a prepared statement keeps one generic plan; ask for that plan, as PostgreSQL makes it after five runs
-    const plan = await knex.transaction(async (trx) => {
-      await trx.raw('set local plan_cache_mode = force_generic_plan');
-      await trx.raw(`prepare grant_read_ahead_probe as ${sql}`);
-      const result = await trx.raw(`explain (format json) execute grant_read_ahead_probe(${["now()", "now()", "'RefreshToken'", "'x'", "now()"].join(', ')})`);
-      await trx.raw('deallocate grant_read_ahead_probe');
-      return JSON.stringify(result.rows[0]['QUERY PLAN']);
-    });
+    const plan = JSON.stringify(await explainGenericPlan(knex, sql!, ['now()', 'now()', "'RefreshToken'", "'x'", 'now()']));
     const grantScans = [...plan.matchAll(/"Alias":"g"[^}]*?"Index Cond":"([^"]*)"/g)].map((m) => m[1]);
     expect(grantScans, plan).to.have.length.greaterThan(0);
     for (const cond of grantScans) expect(cond, 'the grant by (model, id), never by model alone').to.match(/id = t\.grant_id/);
@@ -113,19 +107,14 @@ describe('a token and its grant in one look-up', function () {
       expect(sent, 'the look-ups of one turn share a statement').to.have.length(1);
       const { sql, bindings } = sent[0]!;
       const literal = (value: unknown) => knex.raw('?', [value as Knex.Value]).toQuery();
-      const result = await knex.transaction(async (trx) => {
-        // the key, as on a table of any size (on the test's few rows a planner may scan them all),
-        // in the generic plan a prepared statement keeps after its first five runs
-        await trx.raw('set local enable_seqscan = off');
-        await trx.raw('set local enable_bitmapscan = off');
-        await trx.raw('set local plan_cache_mode = force_generic_plan');
-        await trx.raw(`prepare key_descent_probe as ${sql}`);
-        const explained = await trx.raw(`explain (analyze, buffers, format json) execute key_descent_probe(${(bindings ?? []).map(literal).join(', ')})`);
-        await trx.raw('deallocate key_descent_probe');
-        return explained as { rows: Array<{ 'QUERY PLAN': Array<{ Plan: unknown }> }> };
+      // the key, as on a table of any size (on the test's few rows a planner may scan them all),
+      // in the generic plan a prepared statement keeps after its first five runs
+      const [explained] = await explainGenericPlan(knex, sql, (bindings ?? []).map(literal), {
+        options: ['analyze', 'buffers'],
+        settings: ['enable_seqscan = off', 'enable_bitmapscan = off'],
       });
       // the scan of the token table itself (alias t): its index and heap pages, not the grant's subquery
-      const plan = result.rows[0]!['QUERY PLAN'][0]!.Plan as { 'Node Type': string; Alias?: string; 'Shared Hit Blocks': number; 'Shared Read Blocks': number };
+      const plan = explained!.Plan as { 'Node Type': string; Alias?: string; 'Shared Hit Blocks': number; 'Shared Read Blocks': number };
       expect(plan, JSON.stringify(plan)).to.include({ 'Node Type': 'Index Scan', Alias: 't' });
       return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
     };
