@@ -186,8 +186,9 @@ function summarise(options: SoakOptions, database: SoakReport['database'], start
   const rssGrowthPercent = first && last ? round(((last.rssMb - first.rssMb) / first.rssMb) * 100) : Number.NaN;
   const cpuPerOpDriftPercent = first && last ? round(((last.cpuMsPerOp - first.cpuMsPerOp) / first.cpuMsPerOp) * 100) : Number.NaN;
   const serverErrors = outcomes.filter((o) => o.status >= 500).length;
-  const noAnswer = outcomes.filter((o) => o.status === 0).length;
-  const noAnswerProblems = [...new Set(outcomes.filter((o) => o.status === 0).map((o) => `${o.kind}: ${o.problem ?? 'no answer'}`))].slice(0, 5);
+  const unanswered = outcomes.filter((o) => o.status === 0);
+  const noAnswer = unanswered.length;
+  const noAnswerProblems = [...new Set(unanswered.map((o) => `${o.kind}: ${o.problem ?? 'no answer'}`))].slice(0, 5);
   const wrongAnswers = [...new Set(outcomes.filter((o) => o.status > 0 && o.status < 500 && o.problem).map((o) => `${o.kind}: ${o.status} ${o.problem}`))];
   return {
     options,
