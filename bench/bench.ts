@@ -5,13 +5,14 @@ import { postgresPidsOf } from './measure/postgres-pids.js';
 import type { BenchOptions } from './options.js';
 import { scenarioReport } from './report/evaluate.js';
 import { commitInfo, machineInfo } from './report/machine.js';
-import { VERSUS_LABEL, type BenchReport, type ScenarioReport, type TargetResult } from './report/model.js';
+import { STORED_CEILING_LABEL, VERSUS_LABEL, type BenchReport, type ScenarioReport, type TargetResult } from './report/model.js';
 import { SCENARIOS } from './scenarios/index.js';
 import { isPending } from './scenarios/types.js';
 import { seedLatch, type SeededLatch } from './seed/fixture.js';
 import type { ServerChild } from './servers/child.js';
 import { freePort } from './servers/ports.js';
 import { ceilingContender, floorContender, issuerFor, latchContender, newSecret, startCeiling, startFloor, startLatchProcess } from './servers/start.js';
+import { seedCeilingTokens } from './servers/ceiling-postgres.js';
 import { buildVersus } from './servers/versus.js';
 
 /**
@@ -55,6 +56,13 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     cleanup.push(async () => (await growthSetupPromise?.catch(() => undefined))?.close());
     seeded = await seedLatch({ databaseUrl: database.url, issuer: issuerFor(port), secret, sizes: options.sizes, salt: 'main' });
     cleanup.push(() => seeded!.close());
+    // the stored ceiling's database, with as many live tokens as Latch's
+    const storedCeilingDatabase = SCENARIOS.some((s) => !isPending(s) && s.storesTokens && selected(s.id)) ? await createBenchDatabase(serverUrl, 'ceilingpg') : undefined;
+    if (storedCeilingDatabase) {
+      cleanup.push(() => storedCeilingDatabase.drop());
+      benchDatabases.add(storedCeilingDatabase.name);
+      await seedCeilingTokens(storedCeilingDatabase.url, options.sizes.liveTokens, 3600);
+    }
     const growthSetup: GrowthSetup | undefined = await growthSetupPromise;
     plan.postgresPids = postgresPidsOf(seeded.container.knex, () => [...benchDatabases]);
     const machine = await machineInfo(seeded.container.knex);
@@ -62,7 +70,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const profileDir = `${options.outDir}/profiles-${startedAt.replace(/[:.]/g, '-')}`;
     if (options.versus) log(`building ${options.versus} for --versus`);
     const versusBuild = options.versus ? buildVersus(options.versus) : undefined;
-    const [latch, ceiling, floor] = await Promise.all([
+    const [latch, ceiling, floor, storedCeiling] = await Promise.all([
       startLatchProcess({
         name: 'latch',
         databaseUrl: database.url,
@@ -73,26 +81,30 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       }),
       startCeiling(seeded, options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/ceiling`] : []),
       startFloor(seeded),
+      storedCeilingDatabase
+        ? startCeiling(seeded, options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/${STORED_CEILING_LABEL}`] : [], { name: STORED_CEILING_LABEL, databaseUrl: storedCeilingDatabase.url, poolMax: DATABASE_POOL_MAX })
+        : undefined,
     ]);
     // the other build: a second instance on the same database, with the same issuer and secret
     const versus = versusBuild
       ? await startLatchProcess({ name: VERSUS_LABEL, serversDir: versusBuild.serversDir, databaseUrl: database.url, port: await freePort(), issuer: issuerFor(port), secret, logLevel: options.latchLogLevel })
       : undefined;
-    const children: ServerChild[] = [latch, ceiling, floor, ...(versus ? [versus] : [])];
+    const children: ServerChild[] = [latch, ceiling, floor, ...(storedCeiling ? [storedCeiling] : []), ...(versus ? [versus] : [])];
     cleanup.push(() => Promise.all(children.map((c) => c.stop())));
-    log(`servers: latch ${latch.url} (pid ${latch.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), floor ${floor.url} (pid ${floor.pid})${versus ? `, ${options.versus} ${versus.url} (pid ${versus.pid})` : ''}`);
+    log(`servers: latch ${latch.url} (pid ${latch.pid}), ceiling ${ceiling.url} (pid ${ceiling.pid}), floor ${floor.url} (pid ${floor.pid})${storedCeiling ? `, ${STORED_CEILING_LABEL} ${storedCeiling.url} (pid ${storedCeiling.pid})` : ''}${versus ? `, ${options.versus} ${versus.url} (pid ${versus.pid})` : ''}`);
 
     const latchC = latchContender('latch', latch, seeded, options.rounds);
     const contenders = [
       latchC,
       ceilingContender(ceiling, seeded.fixture, options.rounds),
       floorContender(floor, seeded.fixture, options.floorRounds),
+      ...(storedCeiling ? [ceilingContender(storedCeiling, seeded.fixture, options.rounds, STORED_CEILING_LABEL)] : []),
       ...(versus ? [latchContender(VERSUS_LABEL, versus, seeded, options.rounds)] : []),
     ];
 
     const scenarios: ScenarioReport[] = [];
     // every server by the name the report gives it; the growth run's Latch only where it ran
-    const named: Array<[string, ServerChild]> = [['latch', latch], ['ceiling', ceiling], ['floor', floor], ...(versus ? [[`latch at ${options.versus}`, versus] as [string, ServerChild]] : [])];
+    const named: Array<[string, ServerChild]> = [['latch', latch], ['ceiling', ceiling], ['floor', floor], ...(storedCeiling ? [[STORED_CEILING_LABEL, storedCeiling] as [string, ServerChild]] : []), ...(versus ? [[`latch at ${options.versus}`, versus] as [string, ServerChild]] : [])];
     const withGrowth: Array<[string, ServerChild]> = [...named, ...(growthSetup ? [['latch (growth)', growthSetup.child] as [string, ServerChild]] : [])];
     const rssAfterScenarioMb: BenchReport['rssAfterScenarioMb'] = [];
     const noteRss = (scenario: string, servers: Array<[string, ServerChild]>) => {
@@ -108,7 +120,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         continue;
       }
       log(`scenario ${entry.id}: ${entry.title}`);
-      const comparison = await compare(entry, contenders, { ...plan, paced: entry.pacedAt70 }, log);
+      // the stored ceiling only where tokens are read or written: elsewhere it is the ceiling again
+      const running = contenders.filter((c) => c.target.label !== STORED_CEILING_LABEL || entry.storesTokens);
+      const comparison = await compare(entry, running, { ...plan, paced: entry.pacedAt70 }, log);
       scenarios.push(scenarioReport(entry, comparison, 'latch'));
       noteRss(entry.id, named);
     }
@@ -157,6 +171,9 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
       notes: [
         'The load generator runs on the same machine as the servers and PostgreSQL; every figure is from one run.',
         'The ceiling is stock oidc-provider with its in-memory adapter (an LRU of 1,000 entries per generation), so it never waits on storage.',
+        ...(storedCeiling
+          ? [`The stored ceiling (${STORED_CEILING_LABEL}) is the same stock oidc-provider keeping its models in PostgreSQL, one prepared statement per adapter call through pg (bench/servers/ceiling-postgres.ts), beside ${options.sizes.liveTokens.toLocaleString('en')} live tokens; it runs the scenarios that read or write tokens.`]
+          : []),
         ...(options.profile ? [`CPU profiles of the Latch and ceiling processes: ${profileDir}/latch, ${profileDir}/ceiling`] : []),
       ],
     };

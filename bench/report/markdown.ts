@@ -1,4 +1,4 @@
-import { VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement, type PacedMeasurement, type ScenarioReport } from './model.js';
+import { STORED_CEILING_LABEL, VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement, type PacedMeasurement, type ScenarioReport } from './model.js';
 
 /** The report as Markdown tables: throughput and latency, growth, targets, pending, memory. */
 type Measured = Extract<ScenarioReport, { status: 'measured' }>;
@@ -105,6 +105,26 @@ function versusRow(s: Measured): string[] {
   return [s.id, s.title, fig(s.latch, rps), fig(versus, rps), num(ratios?.rps, 2), `${fig(s.latch, cpuWithDb)} · ${fig(versus, cpuWithDb)}`, num(ratios?.cpuPer1k, 2), `${fig(s.latch, lat)} · ${fig(versus, lat)}`];
 }
 
+const rpsRatio = (a: ContenderResult | undefined, b: ContenderResult | undefined) =>
+  a?.status === 'measured' && b?.status === 'measured' && b.measurement.rps ? num(a.measurement.rps / b.measurement.rps, 2) : '—';
+
+function storedCeilingRow(s: Measured): string[] {
+  const stored = s.baselines[STORED_CEILING_LABEL];
+  const ceiling = s.baselines.ceiling;
+  return [
+    s.id,
+    s.title,
+    fig(s.latch, rps),
+    fig(stored, rps),
+    fig(ceiling, rps),
+    rpsRatio(stored, ceiling),
+    num(s.ratios[STORED_CEILING_LABEL]?.rps, 2),
+    `${fig(s.latch, cpuWithDb)} · ${fig(stored, cpuWithDb)} · ${fig(ceiling, cpu)}`,
+    `${fig(s.latch, lat)} · ${fig(stored, lat)}`,
+    s.unit ? `${writesOf(s.latch)} · ${writesOf(stored)}` : '—',
+  ];
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const measured = report.scenarios.filter((s): s is Measured => s.status === 'measured');
   const main = measured.filter((s) => !s.id.startsWith('9/'));
@@ -137,6 +157,20 @@ export function renderMarkdown(report: BenchReport): string {
       `Both builds ran as instances on the same database under the same load, their windows alternating. Ratios are this build ÷ ${st.versus.ref}: above 1 for req/s, below 1 for CPU, is better.`,
       '',
       table(['#', 'scenario', 'req/s', `${st.versus.ref} req/s`, 'req/s ratio', `CPU-s / 1k: this · ${st.versus.ref}`, 'CPU ratio', `p50 / p99 ms: this · ${st.versus.ref}`], main.map(versusRow)),
+    );
+  }
+  const stored = main.filter((s) => s.baselines[STORED_CEILING_LABEL]);
+  if (stored.length) {
+    parts.push(
+      '',
+      '## Stock oidc-provider on PostgreSQL (the stored ceiling)',
+      '',
+      `The ceiling again, keeping its models in PostgreSQL (${STORED_CEILING_LABEL}): one prepared statement per adapter call, nothing batched. ${STORED_CEILING_LABEL} ÷ ceiling is what keeping tokens in PostgreSQL on these cores costs stock oidc-provider; Latch ÷ ${STORED_CEILING_LABEL} is what Latch costs beyond that.`,
+      '',
+      table(
+        ['#', 'scenario', 'Latch req/s', `${STORED_CEILING_LABEL} req/s`, 'ceiling req/s', `${STORED_CEILING_LABEL} ÷ ceiling`, `Latch ÷ ${STORED_CEILING_LABEL}`, `CPU-s / 1k: Latch · ${STORED_CEILING_LABEL} · ceiling`, `p50 / p99 ms: Latch · ${STORED_CEILING_LABEL}`, `writes per flow: Latch · ${STORED_CEILING_LABEL}`],
+        stored.map(storedCeilingRow),
+      ),
     );
   }
   if (unavailableLatch.length) {

@@ -2,6 +2,8 @@ import type { SeedNote } from '../seed/optional-tables.js';
 
 /** The label of the other build's Latch (--versus) among a scenario's baselines and ratios. */
 export const VERSUS_LABEL = 'versus';
+/** The label of the stored ceiling (stock oidc-provider keeping its models in PostgreSQL). */
+export const STORED_CEILING_LABEL = 'ceiling-pg';
 
 /** The JSON report: everything measured in one run, and what it means against the targets. */
 export type Latency = { p50: number | null; p90: number | null; p99: number | null; max: number | null };

@@ -7,6 +7,7 @@ export const clientCredentialsOpaque: Scenario = {
   title: 'client_credentials → opaque token',
   floor: 'echo',
   pacedAt70: true,
+  storesTokens: true,
   targets: [
     { metric: 'rps', against: 'ceiling', atLeast: 0.8 },
     { metric: 'p99At70', atMostMs: 25 },

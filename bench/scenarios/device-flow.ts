@@ -30,6 +30,7 @@ export const deviceFlow: Scenario = {
   pacedAt70: false,
   unit: 'flows',
   countWrites: true,
+  storesTokens: true,
   targets: [],
   async prepare(target, sizes) {
     const { people, deviceClientId, resource } = target.fixture;

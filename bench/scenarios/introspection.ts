@@ -27,6 +27,7 @@ function introspection(id: string, title: string, hint: string | undefined): Sce
     title,
     floor: 'echo',
     pacedAt70: true,
+    storesTokens: true,
     targets: [
       { metric: 'rps', against: 'ceiling', atLeast: 0.8 },
       { metric: 'p99At70', atMostMs: 25 },

@@ -19,6 +19,7 @@ export const passwordFlow: Scenario = {
   pacedAt70: false,
   unit: 'flows',
   countWrites: true,
+  storesTokens: true,
   targets: [
     { metric: 'rps', against: 'floor', atLeast: 0.8, label: 'Latch flows/s ÷ argon2id hashes/s (floor)' },
     { metric: 'writesPerFlow', atMost: 6 },

@@ -14,6 +14,7 @@ export const refreshRotation: Scenario = {
   title: 'refresh-token rotation',
   floor: 'echo',
   pacedAt70: true,
+  storesTokens: true,
   targets: [{ metric: 'p99At70', atMostMs: 25 }],
   async prepare(target, sizes) {
     const apps = target.fixture.apps;

@@ -64,6 +64,8 @@ export type Scenario = {
   unit?: string;
   /** count database writes (Latch's query log, the ceiling adapter's calls) per window and for one flow alone */
   countWrites?: boolean;
+  /** the scenario reads or writes tokens: the stored ceiling (oidc-provider on PostgreSQL) runs it too */
+  storesTokens?: boolean;
   targets: TargetRule[];
   /** Builds the request stream for a Latch or ceiling target (the floor needs none). */
   prepare(target: Target, sizes: PrepareSizes): Promise<Prepared>;

@@ -47,12 +47,13 @@ function countingMemoryAdapter(recorder: WriteRecorder) {
   };
 }
 
-export function createCeilingProvider(input: CeilingInput, recorder: WriteRecorder): Provider {
+/** adapter: the storage of the stored ceiling (ceiling-postgres.ts); default oidc-provider's in-memory one */
+export function createCeilingProvider(input: CeilingInput, recorder: WriteRecorder, adapter?: (model: string) => Adapter): Provider {
   const resources = new Map(input.resources.map((r) => [r.identifier, r]));
   const { ttl } = input;
 
   const configuration: Configuration = {
-    adapter: countingMemoryAdapter(recorder),
+    adapter: adapter ?? countingMemoryAdapter(recorder),
     clients: input.clients,
     jwks: input.jwks as Configuration['jwks'],
     cookies: { keys: input.cookieKeys },

@@ -4,6 +4,7 @@ import argon2 from 'argon2';
 import { createWriteCounter } from '../measure/write-log.js';
 import { mintRefreshTokens, type RefreshTokenOwner } from '../seed/refresh-tokens.js';
 import { createCeilingProvider, type CeilingInput } from './ceiling-config.js';
+import { createPostgresStorage } from './ceiling-postgres.js';
 import { announceReady, receive, serveIpc } from './ipc.js';
 
 /**
@@ -12,10 +13,15 @@ import { announceReady, receive, serveIpc } from './ipc.js';
  * for production): a sign-in form checked with argon2id against the same hash Latch stores,
  * which grants what the app asked for in the same step, and a consent form for sessions that
  * are already signed in (device approvals). No CSRF token, no throttling, no audit.
+ *
+ * Given a database, it keeps oidc-provider's models there (the stored ceiling,
+ * ceiling-postgres.ts) instead of in memory; everything else is the same.
  */
-const input = await receive<CeilingInput & { port: number }>('init');
+type CeilingStart = CeilingInput & { port: number; storage?: { databaseUrl: string; poolMax: number } };
+const input = await receive<CeilingStart>('init');
 const writes = createWriteCounter();
-const provider = createCeilingProvider(input, writes);
+const storage = input.storage ? await createPostgresStorage(input.storage.databaseUrl, input.storage.poolMax, writes) : undefined;
+const provider = createCeilingProvider(input, writes, storage?.adapter);
 const accountsByEmail = new Map(input.people.map((p) => [p.email, p.accountId]));
 const callback = provider.callback();
 
@@ -104,6 +110,7 @@ serveIpc(
   async () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
+    await storage?.close();
   },
 );
 announceReady(`http://127.0.0.1:${port}`);

@@ -61,9 +61,11 @@ export function startLatchProcess(options: LatchProcessOptions): Promise<ServerC
   });
 }
 
-export async function startCeiling(seeded: SeededLatch, nodeFlags: string[] = []): Promise<ServerChild> {
+/** The ceiling; given a database, the stored ceiling, which keeps oidc-provider's models there (ceiling-postgres.ts). */
+export async function startCeiling(seeded: SeededLatch, nodeFlags: string[] = [], storage?: { name: string; databaseUrl: string; poolMax: number }): Promise<ServerChild> {
   const port = await freePort();
-  return startChild({ name: 'ceiling', entry: 'ceiling', init: { ...(await seeded.ceilingInput()), issuer: issuerFor(port), port }, nodeFlags });
+  const init = { ...(await seeded.ceilingInput()), issuer: issuerFor(port), port, ...(storage ? { storage: { databaseUrl: storage.databaseUrl, poolMax: storage.poolMax } } : {}) };
+  return startChild({ name: storage?.name ?? 'ceiling', entry: 'ceiling', init, nodeFlags });
 }
 
 export async function startFloor(seeded: SeededLatch): Promise<ServerChild> {
@@ -82,11 +84,11 @@ export function latchContender(label: string, child: ServerChild, seeded: Seeded
   return { target, child, rounds };
 }
 
-export function ceilingContender(child: ServerChild, fixture: Fixture, rounds: number): Contender {
+export function ceilingContender(child: ServerChild, fixture: Fixture, rounds: number, label = 'ceiling'): Contender {
   const owners = refreshOwners(fixture);
   const target: Target = {
     role: 'ceiling',
-    label: 'ceiling',
+    label,
     url: child.url,
     fixture,
     mintRefreshTokens: (count) => child.call<string[]>('mint-refresh-tokens', { owners, count }),

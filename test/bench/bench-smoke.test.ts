@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { expectedScenarioIds } from '../../bench/scenarios/index.js';
-import { VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement } from '../../bench/report/model.js';
+import { expectedScenarioIds, SCENARIOS } from '../../bench/scenarios/index.js';
+import { isPending } from '../../bench/scenarios/types.js';
+import { STORED_CEILING_LABEL, VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement } from '../../bench/report/model.js';
 import { repoRoot } from '../support/cli.js';
 
 /**
@@ -84,7 +85,8 @@ describe('npm run bench -- --smoke', function () {
         continue;
       }
       expectResult(s.latch, `${s.id} latch`);
-      const expectedBaselines = s.id.startsWith('9/') ? ['empty table'] : ['ceiling', 'floor', VERSUS_LABEL];
+      const storesTokens = SCENARIOS.some((x) => x.id === s.id && !isPending(x) && x.storesTokens);
+      const expectedBaselines = s.id.startsWith('9/') ? ['empty table'] : ['ceiling', 'floor', ...(storesTokens ? [STORED_CEILING_LABEL] : []), VERSUS_LABEL].sort();
       expect(Object.keys(s.baselines).sort(), s.id).to.deep.equal(expectedBaselines);
       for (const [label, result] of Object.entries(s.baselines)) {
         expectResult(result, `${s.id} ${label}`);
@@ -155,6 +157,32 @@ describe('npm run bench -- --smoke', function () {
     expect(writesTarget?.actual).to.match(/^\d+: /);
     const device = report.scenarios.find((x) => x.id === '7');
     if (device?.status === 'measured' && device.latch.status === 'measured') expect(device.latch.measurement.counters?.polls).to.be.greaterThan(0);
+  });
+
+  it('runs stock oidc-provider on PostgreSQL beside the in-memory ceiling where tokens are read or written, and counts its writes per flow', () => {
+    const storing = SCENARIOS.filter((x) => !isPending(x) && x.storesTokens).map((x) => x.id);
+    expect(storing).to.include.members(['2', '3a', '3b', '5', '6', '7']);
+    for (const s of report.scenarios) {
+      if (s.status !== 'measured' || s.id.startsWith('9/')) continue;
+      const stored = s.baselines[STORED_CEILING_LABEL];
+      if (!storing.includes(s.id)) {
+        expect(stored, `${s.id}: no stored ceiling where no token is stored`).to.equal(undefined);
+        continue;
+      }
+      expect(stored?.status, `${s.id} ${STORED_CEILING_LABEL}`).to.equal('measured');
+      if (stored?.status !== 'measured') continue;
+      expect(stored.measurement.responses, `${s.id} ${STORED_CEILING_LABEL} responses`).to.be.greaterThan(0);
+      // its tokens are in PostgreSQL: the database worked in its windows (the flows of a smoke window are too few to show in /proc's ticks)
+      if (!s.unit) expect(stored.measurement.dbCpuSecondsPer1k, `${s.id} ${STORED_CEILING_LABEL} PostgreSQL CPU`).to.be.greaterThan(0);
+      expectNumber(s.ratios[STORED_CEILING_LABEL]?.rps, `${s.id} Latch ÷ ${STORED_CEILING_LABEL}`);
+    }
+    const flow = report.scenarios.find((x) => x.id === '6');
+    if (flow?.status !== 'measured') expect.fail('scenario 6 was not measured');
+    const stored = flow.baselines[STORED_CEILING_LABEL];
+    if (stored?.status !== 'measured') expect.fail(`scenario 6 ${STORED_CEILING_LABEL} was not measured`);
+    expect(stored.flowWrites?.total, 'the stored ceiling writes a flow to PostgreSQL').to.be.greaterThan(0);
+    expect(run.stdout).to.include('## Stock oidc-provider on PostgreSQL (the stored ceiling)');
+    expect(report.servers[STORED_CEILING_LABEL]?.endRssMb, "the stored ceiling's RSS").to.be.a('number');
   });
 
   it('with --versus, runs Latch as another commit had it beside this one and reports this ÷ that', () => {
