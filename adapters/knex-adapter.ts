@@ -14,8 +14,11 @@ export type CurrentBatch = () => PayloadWriteBatch | undefined;
 // PostgreSQL text and jsonb cannot hold U+0000, so no stored id or payload contains one: a
 // lookup with it finds nothing, and a request that would store it is refused as malformed.
 const hasNul = (value: string) => value.includes('\u0000');
-function refuseNul(payload: AdapterPayload) {
-  if (JSON.stringify(payload).includes('\\u0000')) throw new errors.InvalidRequest('request parameters must not contain NUL characters');
+/** The payload as the JSON text to store: serialized once, for the check and for the write. */
+function storableJson(payload: AdapterPayload): string {
+  const json = JSON.stringify(payload);
+  if (json.includes('\\u0000')) throw new errors.InvalidRequest('request parameters must not contain NUL characters');
+  return json;
 }
 
 function toPayload(row: Pick<PayloadRow, 'payload' | 'consumed_at'> | undefined): AdapterPayload | undefined {
@@ -28,7 +31,7 @@ class ClientAdapter implements Adapter {
   constructor(private readonly clients: ClientQueries) {}
 
   async upsert(id: string, payload: AdapterPayload) {
-    refuseNul(payload);
+    storableJson(payload);
     // Only dynamic registration (RFC 7591/7592) writes clients through oidc-provider.
     await this.clients.upsert(id, payload as Record<string, unknown>, 'dynamic');
   }
@@ -67,11 +70,10 @@ class PayloadAdapter implements Adapter {
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number) {
-    refuseNul(payload);
     const row = {
       model: this.model,
       id,
-      payload: payload as Record<string, unknown>,
+      payload_json: storableJson(payload),
       grant_id: payload.grantId ?? (this.model === 'Grant' ? id : null),
       client_id: payload.clientId ?? null,
       account_id: payload.accountId ?? null,

@@ -65,9 +65,13 @@ const writesText = textPerShape((rows: number, deletes: number) => {
   return deletes ? `with "deleted" as (${deleteByKeys(deletes)}) ${insert}` : insert;
 });
 const consumeText = textPerShape((keys: number) => `update "oidc_payloads" set "consumed_at" = ? where ("model", "id") in (${keyList(keys)}) and "consumed_at" is null returning "model", "id"`);
-type WrittenRow = Omit<PayloadRow, 'consumed_at'>;
-/** a row's values in WRITTEN_COLUMNS' order, its payload as JSON */
-const writtenValues = (row: WrittenRow) => [row.account_id, row.client_id, row.expires_at, row.grant_id, row.id, row.model, JSON.stringify(row.payload), row.uid, row.user_code];
+/**
+ * A row to write. Its payload comes as the JSON text to store, serialized once by the caller
+ * (which also checks that text), not again here when the batch goes out.
+ */
+export type WrittenRow = Omit<PayloadRow, 'consumed_at' | 'payload'> & { payload_json: string };
+/** a row's values in WRITTEN_COLUMNS' order */
+const writtenValues = (row: WrittenRow) => [row.account_id, row.client_id, row.expires_at, row.grant_id, row.id, row.model, row.payload_json, row.uid, row.user_code];
 
 type JoinedRow = LiveRow & RowKey & { grant_id: string | null; grant_payload: LiveRow['payload'] | null; grant_consumed_at: Date | null };
 

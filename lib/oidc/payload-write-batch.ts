@@ -1,5 +1,5 @@
 import Provider from 'oidc-provider';
-import { payloadKey, type FoundRow, type OidcPayloadQueries, type PayloadRow } from './oidc-payloads.queries.js';
+import { payloadKey, type FoundRow, type OidcPayloadQueries, type WrittenRow } from './oidc-payloads.queries.js';
 
 /**
  * The oidc_payloads writes of one protocol request, sent to the database as one statement
@@ -19,7 +19,7 @@ import { payloadKey, type FoundRow, type OidcPayloadQueries, type PayloadRow } f
  * A grant read ahead is handed out once, and forgotten when the request writes, deletes or
  * revokes it; so it is what the database held at the token's look-up, within this request.
  */
-export type PendingRow = Omit<PayloadRow, 'consumed_at'>;
+export type PendingRow = WrittenRow;
 
 const BATCH = Symbol('latch.payloadWrites');
 

@@ -72,9 +72,9 @@ describe('adapter writes batched per protocol request', () => {
 
     it('writes nothing when its statement fails, and nothing more once abandoned or closed', async () => {
       const queries = payloads();
-      await queries.upsert({ model: 'Interaction', id: 'kept', payload: {}, grant_id: null, client_id: null, account_id: null, user_code: null, uid: null, expires_at: null });
+      await queries.upsert({ model: 'Interaction', id: 'kept', payload_json: '{}', grant_id: null, client_id: null, account_id: null, user_code: null, uid: null, expires_at: null });
       const batch = new PayloadWriteBatch(queries);
-      const row = { payload: {}, grant_id: null, client_id: null, account_id: null, user_code: null, uid: null };
+      const row = { payload_json: '{}', grant_id: null, client_id: null, account_id: null, user_code: null, uid: null };
       batch.upsert({ ...row, model: 'Grant', id: 'half-1', expires_at: null });
       batch.upsert({ ...row, model: 'Session', id: 'half-\u0000', expires_at: null });
       batch.destroy('Interaction', 'kept');
@@ -94,7 +94,7 @@ describe('adapter writes batched per protocol request', () => {
   });
 
   describe('across concurrent requests (group commit)', () => {
-    const row = { payload: {}, grant_id: null, client_id: null, account_id: null, user_code: null, uid: null, expires_at: null };
+    const row = { payload_json: '{}', grant_id: null, client_id: null, account_id: null, user_code: null, uid: null, expires_at: null };
     const payloads = () => createOidcPayloadQueries(latch.container.knex);
 
     it('requests that finish in the same turn share one statement, and each waits for its commit', async () => {
@@ -123,9 +123,9 @@ describe('adapter writes batched per protocol request', () => {
 
     it('writes to the same row never share a statement, and the later one wins', async () => {
       const queries = payloads();
-      const first = queries.writeMany([{ ...row, model: 'Session', id: 'gc-same', payload: { n: 1 } }], []);
-      const second = queries.writeMany([{ ...row, model: 'Session', id: 'gc-same', payload: { n: 2 } }], []);
-      const third = queries.writeMany([{ ...row, model: 'Session', id: 'gc-other', payload: { n: 3 } }], []);
+      const first = queries.writeMany([{ ...row, model: 'Session', id: 'gc-same', payload_json: JSON.stringify({ n: 1 }) }], []);
+      const second = queries.writeMany([{ ...row, model: 'Session', id: 'gc-same', payload_json: JSON.stringify({ n: 2 }) }], []);
+      const third = queries.writeMany([{ ...row, model: 'Session', id: 'gc-other', payload_json: JSON.stringify({ n: 3 }) }], []);
       const writes = await writesDuring(latch, () => Promise.all([first, second, third]));
       expect(writes, 'the overlapping write starts a second statement; the third joins it').to.have.length(2);
       const stored = await latch.container.knex('oidc_payloads').where({ model: 'Session', id: 'gc-same' }).first();
