@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { deleteBatch } from '../db/delete-batch.js';
 import { perTurnBatch } from '../db/per-turn-batch.js';
 import { listOf, marks, textPerShape } from '../db/statement-text.js';
+import { createTextRunner } from '../db/text-runner.js';
 import { createWriteCoalescer } from '../db/write-coalescer.js';
 
 export type PayloadRow = {
@@ -78,6 +79,8 @@ type JoinedRow = LiveRow & RowKey & { grant_id: string | null; grant_payload: Li
 export function createOidcPayloadQueries(knex: Knex) {
   const table = () => knex<PayloadRow>('oidc_payloads');
   const live = ['payload', 'consumed_at'];
+  // the written-out statements below, on the hot paths, run without knex.raw's wrapping
+  const run = createTextRunner(knex);
 
   /**
    * Look-ups by (model, id), batched per turn: oidc-provider looks a token up as an access
@@ -89,9 +92,9 @@ export function createOidcPayloadQueries(knex: Knex) {
     const now = new Date();
     const models = [...new Set(keys.map((k) => k.model))];
     const ids = [...new Set(keys.map((k) => k.id))];
-    const result = await knex.raw(byKeyWithGrant(models.length, ids.length), [now, now, ...models, ...ids, now]);
+    const rows = await run<JoinedRow>(byKeyWithGrant(models.length, ids.length), [now, now, ...models, ...ids, now]);
     const found = new Map(
-      (result.rows as JoinedRow[]).map((row): [string, FoundRow] => {
+      rows.map((row): [string, FoundRow] => {
         const own: FoundRow = { payload: row.payload, consumed_at: row.consumed_at };
         if (row.grant_id && row.model !== 'Grant') {
           own.grant = { id: row.grant_id, row: row.grant_payload ? { payload: row.grant_payload, consumed_at: row.grant_consumed_at } : undefined };
@@ -110,8 +113,8 @@ export function createOidcPayloadQueries(knex: Knex) {
    */
   const consume = perTurnBatch<RowKey, boolean>(async (keys) => {
     const distinct = [...new Map(keys.map((k) => [payloadKey(k.model, k.id), k])).values()];
-    const result = await knex.raw(consumeText(distinct.length), [new Date(), ...distinct.flatMap((k) => [k.model, k.id])]);
-    const won = new Set((result.rows as RowKey[]).map((row) => payloadKey(row.model, row.id)));
+    const rows = await run<RowKey>(consumeText(distinct.length), [new Date(), ...distinct.flatMap((k) => [k.model, k.id])]);
+    const won = new Set(rows.map((row) => payloadKey(row.model, row.id)));
     return keys.map((k) => won.delete(payloadKey(k.model, k.id)));
   });
 
@@ -121,7 +124,7 @@ export function createOidcPayloadQueries(knex: Knex) {
     // the query context names the rows, for the bench's write count
     const context = { rows: [...rows.map((r) => `upsert ${r.model}`), ...deletes.map((d) => `delete ${d.model}`)] };
     const bindings = [...deletes.flatMap((d) => [d.model, d.id]), ...rows.flatMap(writtenValues)];
-    await knex.raw(writesText(rows.length, deletes.length), bindings).queryContext(context);
+    await run(writesText(rows.length, deletes.length), bindings, context);
   };
   /** concurrent requests' writes share statements (group commit, write-coalescer.ts) */
   const coalescer = createWriteCoalescer<Writes>({
@@ -131,7 +134,7 @@ export function createOidcPayloadQueries(knex: Knex) {
 
   return {
     async upsert(row: WrittenRow) {
-      await knex.raw(writesText(1, 0), writtenValues(row));
+      await run(writesText(1, 0), writtenValues(row));
     },
 
     /**
