@@ -1,3 +1,4 @@
+import { ratiosBetween } from './evaluate.js';
 import { STORED_CEILING_LABEL, VERSUS_LABEL, type BenchReport, type ContenderResult, type Measurement, type PacedMeasurement, type ScenarioReport } from './model.js';
 
 /** The report as Markdown tables: throughput and latency, growth, targets, pending, memory. */
@@ -105,8 +106,9 @@ function versusRow(s: Measured): string[] {
   return [s.id, s.title, fig(s.latch, rps), fig(versus, rps), num(ratios?.rps, 2), `${fig(s.latch, cpuWithDb)} · ${fig(versus, cpuWithDb)}`, num(ratios?.cpuPer1k, 2), `${fig(s.latch, lat)} · ${fig(versus, lat)}`];
 }
 
+/** one baseline's req/s ÷ another's, as Latch's ratios are taken */
 const rpsRatio = (a: ContenderResult | undefined, b: ContenderResult | undefined) =>
-  a?.status === 'measured' && b?.status === 'measured' && b.measurement.rps ? num(a.measurement.rps / b.measurement.rps, 2) : '—';
+  a?.status === 'measured' && b?.status === 'measured' ? num(ratiosBetween(a.measurement, b.measurement).rps, 2) : '—';
 
 function storedCeilingRow(s: Measured): string[] {
   const stored = s.baselines[STORED_CEILING_LABEL];

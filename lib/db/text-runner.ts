@@ -6,8 +6,9 @@ import type { Knex } from 'knex';
  * connection on PostgreSQL, pg or PGlite beneath, as for every other statement), and the
  * connection back. Left out is what `knex.raw` builds around each statement on the way: a Raw
  * object that copies the text and its bindings, a Runner that wraps the connection and the
- * response, and the text's `?` placeholders rewritten to `$n` on every call (here once per
- * text). Only statements outside a transaction come here; a transaction's go through its
+ * response, and a new copy of the text with its `?` placeholders rewritten to `$n` on every
+ * call (here made once per text; the client still scans the text it is given for `?`, finds
+ * none and keeps it as it is). Only statements outside a transaction come here; a transaction's go through its
  * own Knex object.
  */
 type Client = {

@@ -19,13 +19,11 @@ import { payloadKey, type FoundRow, type OidcPayloadQueries, type WrittenRow } f
  * A grant read ahead is handed out once, and forgotten when the request writes, deletes or
  * revokes it; so it is what the database held at the token's look-up, within this request.
  */
-export type PendingRow = WrittenRow;
-
 const BATCH = Symbol('latch.payloadWrites');
 
 export class PayloadWriteBatch {
   /** the last write per row: an upsert's row, or null for a delete */
-  private readonly pending = new Map<string, { model: string; id: string; row: PendingRow | null }>();
+  private readonly pending = new Map<string, { model: string; id: string; row: WrittenRow | null }>();
   /** grants read with a token, by payloadKey('Grant', id); a `row` of undefined: the grant was gone or expired */
   private readonly readAhead = new Map<string, FoundRow['grant']>();
   private closed = false;
@@ -56,7 +54,7 @@ export class PayloadWriteBatch {
     return !this.closed;
   }
 
-  upsert(row: PendingRow) {
+  upsert(row: WrittenRow) {
     this.readAhead.delete(payloadKey(row.model, row.id));
     this.pending.set(payloadKey(row.model, row.id), { model: row.model, id: row.id, row });
   }
