@@ -77,8 +77,8 @@ export function createApp(c: Container): Koa {
   const app = new Koa();
   app.proxy = c.config.trustProxy;
   // the provider runs inside this app's context (koa-mount), so cookies are signed with these;
-  // the array is updated in place when the cookie keys rotate
-  app.keys = c.providerHost.cookieKeys;
+  // the signer reads the key array, which is updated in place when the cookie keys rotate
+  app.keys = c.providerHost.cookieSigner;
   app.silent = true;
 
   // hosted forms: parse the body, then check Origin / Fetch Metadata and the CSRF token

@@ -1,6 +1,7 @@
 import type Koa from 'koa';
 import mount from 'koa-mount';
 import type Provider from 'oidc-provider';
+import { CookieSigner } from '../keys/cookie-signer.js';
 import type { KeyMaterial } from '../keys/keys.service.js';
 
 /**
@@ -9,15 +10,17 @@ import type { KeyMaterial } from '../keys/keys.service.js';
  * configuration, and swapped in behind the mount in one assignment: a request that already
  * entered the old one finishes there, the next request meets the new one. Both share the
  * database, so interactions, sessions and grants carry over. Cookie keys need no rebuild:
- * `cookieKeys` is one array shared by the app and every Provider, updated in place.
+ * `cookieKeys` is one array, updated in place, and `cookieSigner` (signing with it) is shared
+ * by the app and every Provider.
  */
 export type ProviderHost = ReturnType<typeof createProviderHost>;
 
 export function createProviderHost(build: (material: KeyMaterial) => Provider, initial: KeyMaterial) {
   const cookieKeys: string[] = [...initial.cookieKeys];
+  const cookieSigner = new CookieSigner(cookieKeys);
   const create = (material: KeyMaterial) => {
     const provider = build(material);
-    provider.keys = cookieKeys;
+    provider.keys = cookieSigner;
     return provider;
   };
   let current = create(initial);
@@ -29,6 +32,8 @@ export function createProviderHost(build: (material: KeyMaterial) => Provider, i
     },
     /** the signed-cookie keys, the signing one first; the same array object for the app's lifetime */
     cookieKeys,
+    /** signs and checks cookies with `cookieKeys` (Koa's and oidc-provider's `keys`) */
+    cookieSigner,
     swap(material: KeyMaterial) {
       const next = create(material);
       cookieKeys.splice(0, cookieKeys.length, ...material.cookieKeys);
