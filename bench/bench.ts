@@ -50,7 +50,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const port = await freePort();
     const secret = newSecret();
     log(`seeding ${database.name} on ${describeServer(serverUrl)}: ${options.sizes.clients} clients, ${options.sizes.liveTokens} live tokens`);
-    const growthInput = { serverUrl, sizes: options.sizes, expiredRows: options.expiredRows, logLevel: options.latchLogLevel, benchDatabases };
+    const growthInput = { serverUrl, sizes: options.sizes, expiredRows: options.expiredRows, logLevel: options.latchLogLevel, nodeFlags: options.nodeFlags, benchDatabases };
     if (selected('9')) log(`seeding the growth database alongside: the same plus ${options.expiredRows} expired rows`);
     const growthSetupPromise = selected('9') ? prepareGrowth(growthInput) : undefined;
     cleanup.push(async () => (await growthSetupPromise?.catch(() => undefined))?.close());
@@ -70,6 +70,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
     const profileDir = `${options.outDir}/profiles-${startedAt.replace(/[:.]/g, '-')}`;
     if (options.versus) log(`building ${options.versus} for --versus`);
     const versusBuild = options.versus ? buildVersus(options.versus) : undefined;
+    const flags = (profileAs: string) => [...(options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/${profileAs}`] : []), ...options.nodeFlags];
     const [latch, ceiling, floor, storedCeiling] = await Promise.all([
       startLatchProcess({
         name: 'latch',
@@ -77,17 +78,27 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         port,
         secret,
         logLevel: options.latchLogLevel,
-        nodeFlags: options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/latch`] : [],
+        nodeFlags: flags('latch'),
       }),
-      startCeiling(seeded, options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/ceiling`] : []),
-      startFloor(seeded),
+      startCeiling(seeded, flags('ceiling')),
+      startFloor(seeded, options.nodeFlags),
       storedCeilingDatabase
-        ? startCeiling(seeded, options.profile ? ['--cpu-prof', '--cpu-prof-dir', `${profileDir}/${STORED_CEILING_LABEL}`] : [], { name: STORED_CEILING_LABEL, databaseUrl: storedCeilingDatabase.url, poolMax: DATABASE_POOL_MAX })
+        ? startCeiling(seeded, flags(STORED_CEILING_LABEL), { name: STORED_CEILING_LABEL, databaseUrl: storedCeilingDatabase.url, poolMax: DATABASE_POOL_MAX })
         : undefined,
     ]);
     // the other build: a second instance on the same database, with the same issuer and secret
     const versus = versusBuild
-      ? await startLatchProcess({ name: VERSUS_LABEL, serversDir: versusBuild.serversDir, databaseUrl: database.url, port: await freePort(), issuer: issuerFor(port), secret, logLevel: options.latchLogLevel })
+      ? await startLatchProcess({
+          name: VERSUS_LABEL,
+          serversDir: versusBuild.serversDir,
+          databaseUrl: database.url,
+          port: await freePort(),
+          issuer: issuerFor(port),
+          secret,
+          logLevel: options.latchLogLevel,
+          nodeFlags: options.nodeFlags,
+          envOverrides: options.versusEnv,
+        })
       : undefined;
     const children: ServerChild[] = [latch, ceiling, floor, ...(storedCeiling ? [storedCeiling] : []), ...(versus ? [versus] : [])];
     cleanup.push(() => Promise.all(children.map((c) => c.stop())));

@@ -51,6 +51,8 @@ export async function prepareGrowth(input: {
   sizes: SeedSizes;
   expiredRows: number;
   logLevel: string;
+  /** --node-flag */
+  nodeFlags: string[];
   /** names of the bench's databases, whose PostgreSQL backends count as the bench's */
   benchDatabases: Set<string>;
 }): Promise<GrowthSetup> {
@@ -73,7 +75,7 @@ export async function prepareGrowth(input: {
     await settleDatabase(seeded.container.knex);
     // its prune job runs only when the bench starts it: on its own 5-minute schedule a run would
     // delete 100,000 rows in the middle of other scenarios' windows, or beside a started one
-    child = await startLatchProcess({ name: 'latch-growth', databaseUrl: database.url, port, secret, logLevel: input.logLevel, pruneIntervalS: PRUNE_INTERVAL_MAX_S });
+    child = await startLatchProcess({ name: 'latch-growth', databaseUrl: database.url, port, secret, logLevel: input.logLevel, nodeFlags: input.nodeFlags, pruneIntervalS: PRUNE_INTERVAL_MAX_S });
     const seed: SeedNote[] = [
       ...seeded.fixture.notes,
       { table: 'oidc_payloads', status: 'seeded', rows: expired, note: 'expired rows (the backlog), topped up before each window' },

@@ -26,6 +26,10 @@ export type BenchOptions = {
   only?: Set<string>;
   /** a commit whose Latch runs beside this one (same database, same load, alternating windows) */
   versus?: string;
+  /** the --versus instance's environment on top of Latch's: a value sets, undefined removes */
+  versusEnv: Record<string, string | undefined>;
+  /** added to every server's node flags (e.g. --perf-basic-prof, for `perf record`) */
+  nodeFlags: string[];
 };
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
@@ -43,6 +47,11 @@ export const USAGE = `npm run bench [-- options]
   --versus REF         also run Latch as commit REF had it, beside this one on the same database,
                        and report this one ÷ that one (REF must have the same dependencies
                        and migrations)
+  --versus-env N=V     the --versus instance also gets N=V in its environment; N= takes N
+                       out (e.g. MALLOC_MMAP_THRESHOLD_= measures glibc's default allocator
+                       beside the deployed setting, with --versus HEAD); may be repeated
+  --node-flag F        add F to every server's node flags (e.g. --perf-basic-prof, so that
+                       \`perf record -p PID\` names the JavaScript functions); may be repeated
   --profile            run Latch and the ceiling with --cpu-prof (profiles next to the report)
   --latch-log-level L  Latch's LOG_LEVEL (default info, as deployed)
   --quiet-wait S       before each window, wait up to S seconds for other processes on the
@@ -69,6 +78,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         profile: false,
         latchLogLevel: 'info',
         quietWaitS: 0,
+        versusEnv: {},
+        nodeFlags: [],
       }
     : {
         mode: 'full',
@@ -88,6 +99,8 @@ export function parseOptions(argv: string[]): BenchOptions {
         profile: false,
         latchLogLevel: 'info',
         quietWaitS: 0,
+        versusEnv: {},
+        nodeFlags: [],
       };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i]!;
@@ -105,6 +118,12 @@ export function parseOptions(argv: string[]): BenchOptions {
     else if (arg === '--warmup') options.warmupS = Number(value());
     else if (arg === '--rewarm') options.rewarmS = Number(value());
     else if (arg === '--versus') options.versus = value();
+    else if (arg === '--versus-env') {
+      const setting = value();
+      const eq = setting.indexOf('=');
+      if (eq < 1) throw new Error(`--versus-env takes NAME=VALUE (NAME= to take NAME out), not ${setting}\n${USAGE}`);
+      options.versusEnv[setting.slice(0, eq)] = setting.slice(eq + 1) || undefined;
+    } else if (arg === '--node-flag') options.nodeFlags.push(value());
     else if (arg === '--profile') options.profile = true;
     else if (arg === '--latch-log-level') options.latchLogLevel = value();
     else if (arg === '--quiet-wait') options.quietWaitS = Number(value());
@@ -113,5 +132,6 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (!(options.connections >= 1) || !(options.windowS > 0) || !Number.isInteger(options.rounds) || options.rounds < 1 || !(options.warmupS >= 0) || !(options.rewarmS >= 0)) {
     throw new Error(`--connections, --window and --rounds must be positive, --warmup and --rewarm at least 0\n${USAGE}`);
   }
+  if (Object.keys(options.versusEnv).length && !options.versus) throw new Error(`--versus-env needs --versus\n${USAGE}`);
   return options;
 }

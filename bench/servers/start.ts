@@ -21,6 +21,8 @@ export type LatchProcessOptions = {
   issuer?: string;
   /** seconds between the prune job's own runs (default: Latch's, LATCH_PRUNE_INTERVAL) */
   pruneIntervalS?: number;
+  /** on top of the environment below: a value sets, undefined takes the variable out */
+  envOverrides?: Record<string, string | undefined>;
 };
 
 /**
@@ -43,20 +45,22 @@ export function newSecret(): string {
 }
 
 export function startLatchProcess(options: LatchProcessOptions): Promise<ServerChild> {
+  const env: Record<string, string | undefined> = {
+    ...latchEnv(options.databaseUrl, options.issuer ?? issuerFor(options.port), options.secret),
+    PORT: String(options.port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: options.logLevel,
+    LATCH_DEVICE_POLL_INTERVAL: String(DEVICE_POLL_INTERVAL_S),
+    ...(options.pruneIntervalS ? { LATCH_PRUNE_INTERVAL: String(options.pruneIntervalS) } : {}),
+    ...(options.serversDir ? { LATCH_AUTO_MIGRATE: 'false' } : {}),
+    ...DEPLOYED_MALLOC_ENV,
+    ...options.envOverrides,
+  };
   return startChild({
     name: options.name,
     entry: 'latch',
     ...(options.serversDir ? { serversDir: options.serversDir } : {}),
-    env: {
-      ...latchEnv(options.databaseUrl, options.issuer ?? issuerFor(options.port), options.secret),
-      PORT: String(options.port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: options.logLevel,
-      LATCH_DEVICE_POLL_INTERVAL: String(DEVICE_POLL_INTERVAL_S),
-      ...(options.pruneIntervalS ? { LATCH_PRUNE_INTERVAL: String(options.pruneIntervalS) } : {}),
-      ...(options.serversDir ? { LATCH_AUTO_MIGRATE: 'false' } : {}),
-      ...DEPLOYED_MALLOC_ENV,
-    },
+    env: Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined)),
     nodeFlags: [...DEPLOYED_NODE_FLAGS, ...(options.nodeFlags ?? [])],
   });
 }
@@ -68,11 +72,11 @@ export async function startCeiling(seeded: SeededLatch, nodeFlags: string[] = []
   return startChild({ name: storage?.name ?? 'ceiling', entry: 'ceiling', init, nodeFlags });
 }
 
-export async function startFloor(seeded: SeededLatch): Promise<ServerChild> {
+export async function startFloor(seeded: SeededLatch, nodeFlags: string[] = []): Promise<ServerChild> {
   const signingJwk = seeded.keys.jwks.keys.find((k) => k.alg === 'ES256');
   if (!signingJwk) throw new Error('Latch has no ES256 signing key');
   const { issuer, passwordHash } = seeded.fixture;
-  return startChild({ name: 'floor', entry: 'floor', init: { issuer, signingJwk, passwordHash: passwordHash ?? '', password: BENCH_PASSWORD } });
+  return startChild({ name: 'floor', entry: 'floor', init: { issuer, signingJwk, passwordHash: passwordHash ?? '', password: BENCH_PASSWORD }, nodeFlags });
 }
 
 const cannotMint = async (): Promise<string[]> => {
