@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 
 /**
  * The shape of an API key and how it is checked (SECURITY.md F.38).
@@ -59,7 +59,7 @@ export function looksLikeApiKey(value: unknown): value is string {
   return typeof value === 'string' && value.startsWith(API_KEY_PREFIX);
 }
 
-export function hashApiKey(hmacKey: Buffer, key: string): string {
+export function hashApiKey(hmacKey: KeyObject, key: string): string {
   return crypto.createHmac('sha256', hmacKey).update(key, 'utf8').digest('base64url');
 }
 

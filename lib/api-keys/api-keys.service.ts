@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import crypto, { type KeyObject } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import type { AccountService } from '../accounts/accounts.service.js';
@@ -166,8 +166,8 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
    * code path serves deployments with and without a secret, and keys made before a secret is
    * set keep working after.
    */
-  let hmacKey: Promise<Buffer> | undefined;
-  function loadHmacKey(): Promise<Buffer> {
+  let hmacKey: Promise<KeyObject> | undefined;
+  function loadHmacKey(): Promise<KeyObject> {
     hmacKey ??= knex
       .transaction(async (trx) => {
         let row = await queries.findHmacKey(trx);
@@ -180,7 +180,8 @@ export function createApiKeyService(deps: { knex: Knex; queries: ApiKeyQueries; 
           row = { kid, sealed_private: sealer.seal(crypto.randomBytes(32).toString('base64url'), `key:${kid}`) };
           await queries.insertHmacKey(row, trx);
         }
-        return Buffer.from(sealer.open(row.sealed_private, `key:${row.kid}`), 'base64url');
+        // imported once: an HMAC given the key's bytes imports them again on every call
+        return crypto.createSecretKey(Buffer.from(sealer.open(row.sealed_private, `key:${row.kid}`), 'base64url'));
       })
       .catch((err: unknown) => {
         hmacKey = undefined;
