@@ -185,7 +185,7 @@ export async function runBench(options: BenchOptions, log: (line: string) => voi
         ...(storedCeiling
           ? [`The stored ceiling (${STORED_CEILING_LABEL}) is the same stock oidc-provider keeping its models in PostgreSQL, one prepared statement per adapter call through pg (bench/servers/ceiling-postgres.ts), beside ${options.sizes.liveTokens.toLocaleString('en')} live tokens; it runs the scenarios that read or write tokens.`]
           : []),
-        ...(options.profile ? [`CPU profiles of the Latch and ceiling processes: ${profileDir}/latch, ${profileDir}/ceiling`] : []),
+        ...(options.profile ? [`CPU profiles of the Latch and ceiling processes: ${[`${profileDir}/latch`, `${profileDir}/ceiling`, ...(storedCeiling ? [`${profileDir}/${STORED_CEILING_LABEL}`] : [])].join(', ')}`] : []),
       ],
     };
   } finally {
