@@ -31,6 +31,7 @@ class ClientAdapter implements Adapter {
   constructor(private readonly clients: ClientQueries) {}
 
   async upsert(id: string, payload: AdapterPayload) {
+    // only the check: a client's metadata is stored through the clients' own queries
     storableJson(payload);
     // Only dynamic registration (RFC 7591/7592) writes clients through oidc-provider.
     await this.clients.upsert(id, payload as Record<string, unknown>, 'dynamic');
